@@ -1,0 +1,1 @@
+"""PartCLIPSeg core library (ROS-free)."""

@@ -1,0 +1,38 @@
+"""The one backend interface: image -> reduced features once per frame; features + query tensors -> logits.
+
+Text encoding and the query tensors stay in torch (they run only when the query set changes); a backend runs
+the two per-frame stages. Callers never know which backend ran.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+from ..model.network import DecoderOutput, QueryTensors
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend that cannot run here; the message says why and what to install."""
+
+
+class Backend(ABC):
+    """Runs the per-frame stages of a :class:`~partclipseg.model.PartCLIPSeg` model."""
+
+    name: str = "backend"
+
+    @abstractmethod
+    def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(1, 3, S, S) float32 (CPU) -> reduced activations (L, 1, tokens, D) on the backend's device."""
+
+    @abstractmethod
+    def decode(self, features: torch.Tensor, query: QueryTensors) -> DecoderOutput:
+        """Reduced activations + query tensors (from :meth:`prepare`) -> logits, all rows in one call."""
+
+    def prepare(self, query: QueryTensors) -> QueryTensors:
+        """Move cached query tensors where :meth:`decode` wants them (called once per query set)."""
+        return query
+
+    def describe(self) -> str:
+        """One line for logs and diagnostics."""
+        return self.name

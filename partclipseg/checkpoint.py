@@ -1,0 +1,349 @@
+"""Checkpoint import and export.
+
+Reads the official PartCLIPSeg files (detectron2 layout: ``{"model": state_dict, "iteration": ..., ...}``, keys
+prefixed ``partclipseg_model.``, HF CLIP names, q/k/v separate) and HF CLIPSeg files
+(``CIDAS/clipseg-rd64-refined``: same names, no prefix, no part branch), infers every size from the tensors and
+maps them onto :class:`~partclipseg.model.PartCLIPSeg`. Every missing, unexpected or misshaped key is collected
+into one :class:`CheckpointError`; a model is only returned when everything fit. Weights are never downloaded.
+
+:func:`save_official` writes the official layout back (training checkpoints use it too), so what this
+package trains loads wherever the released weights load.
+"""
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from .defaults import weights_hint
+from .model.config import ModelConfig, tiny_config
+from .model.network import PartCLIPSeg
+
+PREFIX = "partclipseg_model."
+_V = "clip.vision_model."
+_T = "clip.text_model."
+# Official tensors that do not influence the masks: read and dropped on import, regenerated on export.
+_INERT = {
+    _V + "embeddings.position_ids",
+    _T + "embeddings.position_ids",
+    "text_adapter.fc.0.weight",
+    "text_adapter.fc.2.weight",
+    "tunable_linear.weight",
+}
+
+
+class CheckpointError(ValueError):
+    """A file that cannot be loaded as the requested model; the message lists every problem and what to do."""
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """Our state-dict key <- official key(s): "copy", "transpose" (Linear weight vs open_clip projection) or
+    "concat" (separate q/k/v -> open_clip's in_proj)."""
+
+    ours: str
+    theirs: tuple[str, ...]
+    kind: str = "copy"
+
+
+def _block_rules(ours: str, theirs: str) -> list[_Rule]:
+    rules = [
+        _Rule(ours + "attn.in_proj_" + p, tuple(f"{theirs}self_attn.{n}_proj.{p}" for n in "qkv"), "concat")
+        for p in ("weight", "bias")
+    ]
+    pairs = [("attn.out_proj", "self_attn.out_proj"), ("ln_1", "layer_norm1"), ("ln_2", "layer_norm2"),
+             ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")]
+    rules += [_Rule(f"{ours}{a}.{p}", (f"{theirs}{b}.{p}",)) for a, b in pairs for p in ("weight", "bias")]
+    return rules
+
+
+def _rules(model: PartCLIPSeg) -> list[_Rule]:
+    config = model.config
+    rules = [
+        _Rule("clip.visual.class_embedding", (_V + "embeddings.class_embedding",)),
+        _Rule("clip.visual.conv1.weight", (_V + "embeddings.patch_embedding.weight",)),
+        _Rule("source_positions", (_V + "embeddings.position_embedding.weight",)),
+        _Rule("clip.visual.proj", ("clip.visual_projection.weight",), "transpose"),
+        _Rule("clip.token_embedding.weight", (_T + "embeddings.token_embedding.weight",)),
+        _Rule("clip.positional_embedding", (_T + "embeddings.position_embedding.weight",)),
+        _Rule("clip.text_projection", ("clip.text_projection.weight",), "transpose"),
+        _Rule("clip.logit_scale", ("clip.logit_scale",)),
+    ]
+    for ours, theirs in (("clip.visual.ln_pre", _V + "pre_layrnorm"), ("clip.visual.ln_post", _V + "post_layernorm"),
+                         ("clip.ln_final", _T + "final_layer_norm")):
+        rules += [_Rule(f"{ours}.{p}", (f"{theirs}.{p}",)) for p in ("weight", "bias")]
+    for i in range(config.vision_layers):
+        rules += _block_rules(f"clip.visual.transformer.resblocks.{i}.", f"{_V}encoder.layers.{i}.")
+    for i in range(config.text_layers):
+        rules += _block_rules(f"clip.transformer.resblocks.{i}.", f"{_T}encoder.layers.{i}.")
+    own = ("decoder.", "visual_adapter.", "non_object_embedding")
+    rules += [_Rule(k, (k,)) for k in model.state_dict() if k.startswith(own)]
+    return rules
+
+
+def _expected_shapes(rule: _Rule, ours: torch.Tensor) -> list[tuple[int, ...]]:
+    shape = tuple(ours.shape)
+    if rule.kind == "transpose":
+        return [shape[::-1]]
+    if rule.kind == "concat":
+        return [(shape[0] // 3, *shape[1:])] * 3
+    return [shape]
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+
+def _read(path: Path, trust: bool) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}\n{weights_hint()}")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({err}); the file is truncated or corrupt") from err
+    head = path.read_bytes()[:4]
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trust)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
+        text = str(err)
+        if "Weights only load failed" in text:
+            raise CheckpointError(
+                f"{path}: holds Python objects beyond tensors, which are not loaded by default because unpickling can "
+                "run code. If you trust the file, load it with trust=True (CLI: --trust-checkpoint)."
+            ) from err
+        if head.startswith(b"PK") or isinstance(err, (EOFError, zipfile.BadZipFile)) or "zip archive" in text:
+            raise CheckpointError(f"{path}: the file is truncated or corrupt ({text.splitlines()[0]}); download it again") from err
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({text.splitlines()[0] if text else type(err).__name__})") from err
+
+
+def _state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
+        obj = obj["model"]
+    elif isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError(f"{path}: not a checkpoint: expected a dict of tensors (or one under 'model'), got {type(obj).__name__}")
+    tensors = {k.removeprefix("module."): v for k, v in obj.items() if isinstance(k, str) and torch.is_tensor(v)}
+    if not tensors:
+        raise CheckpointError(f"{path}: not a checkpoint: no tensors among its {len(obj)} entries")
+    return tensors
+
+
+def _detect(sd: Mapping[str, torch.Tensor], path: Path) -> tuple[str, dict[str, torch.Tensor]]:
+    """-> (arch, state dict without the official prefix)."""
+    if any(k.startswith(PREFIX) for k in sd):
+        stripped = {k.removeprefix(PREFIX): v for k, v in sd.items()}
+        return ("partclipseg" if "decoder.part_obj_mlp.0.weight" in stripped else "clipseg"), stripped
+    has_clip = any(k.startswith(_V) for k in sd)
+    if has_clip and any(k.startswith("decoder.") for k in sd):
+        part = "decoder.part_obj_mlp.0.weight" in sd or "non_object_embedding" in sd
+        return ("partclipseg" if part else "clipseg"), dict(sd)
+    if any(k.startswith(("vision_model.", "text_model.", "visual.", "transformer.resblocks.")) for k in sd) or has_clip:
+        raise CheckpointError(
+            f"{path}: this is a plain CLIP checkpoint (no segmentation decoder). PartCLIPSeg needs its own file.\n{weights_hint()}"
+        )
+    if any(k.startswith(("trans_conv", "film_mul", "reduces.")) for k in sd):
+        raise CheckpointError(
+            f"{path}: this looks like an original (timojl/clipseg) CLIPSeg file, which holds only the decoder. "
+            f"Use the Hugging Face conversion (CIDAS/clipseg-rd64-refined) instead.\n{weights_hint()}"
+        )
+    sample = ", ".join(list(sd)[:3])
+    raise CheckpointError(f"{path}: no PartCLIPSeg or CLIPSeg keys found (first keys: {sample}).\n{weights_hint()}")
+
+
+def _count(sd: Mapping[str, Any], pattern: str) -> int:
+    regex = re.compile(pattern)
+    found = {int(m.group(1)) for k in sd if (m := regex.match(k))}
+    return max(found) + 1 if found else 0
+
+
+def infer_config(sd: Mapping[str, torch.Tensor], arch: str) -> ModelConfig:
+    """Read every size off the tensors (unprefixed official names); heads = width // 64 as in CLIP."""
+    needed = {
+        "vision": _V + "embeddings.class_embedding",
+        "patch": _V + "embeddings.patch_embedding.weight",
+        "positions": _V + "embeddings.position_embedding.weight",
+        "tokens": _T + "embeddings.token_embedding.weight",
+        "context": _T + "embeddings.position_embedding.weight",
+        "vision_mlp": _V + "encoder.layers.0.mlp.fc1.weight",
+        "text_mlp": _T + "encoder.layers.0.mlp.fc1.weight",
+        "projection": "clip.text_projection.weight",
+        "film": "decoder.film_mul.weight",
+        "decoder_mlp": "decoder.layers.0.mlp.fc1.weight",
+    }
+    if arch == "partclipseg":
+        needed["adapter"] = "visual_adapter.fc.0.weight"
+    missing = [key for key in needed.values() if key not in sd]
+    if missing:
+        raise CheckpointError("cannot read the model size, these keys are missing:\n  " + "\n  ".join(missing))
+    t = {name: sd[key] for name, key in needed.items()}
+    grid = int(round((t["positions"].shape[0] - 1) ** 0.5))
+    values: dict[str, Any] = dict(
+        arch=arch,
+        vision_width=t["vision"].shape[0],
+        vision_layers=_count(sd, re.escape(_V) + r"encoder\.layers\.(\d+)\."),
+        vision_mlp=t["vision_mlp"].shape[0],
+        patch_size=t["patch"].shape[-1],
+        source_grid=grid,
+        text_width=t["tokens"].shape[1],
+        text_layers=_count(sd, re.escape(_T) + r"encoder\.layers\.(\d+)\."),
+        text_mlp=t["text_mlp"].shape[0],
+        vocab_size=t["tokens"].shape[0],
+        context_length=t["context"].shape[0],
+        projection_dim=t["projection"].shape[0],
+        reduce_dim=t["film"].shape[0],
+        decoder_mlp=t["decoder_mlp"].shape[0],
+    )
+    if arch == "partclipseg":
+        values["adapter_hidden"] = t["adapter"].shape[0]
+        values["part_obj_mlp_layers"] = 2 if "decoder.part_obj_mlp.2.weight" in sd else 1
+    try:
+        return ModelConfig(**values)
+    except ValueError as err:
+        raise CheckpointError(f"the tensors describe an unsupported model: {err}") from err
+
+
+def load_checkpoint(path: str | Path, expect: str | None = None, trust: bool = False) -> PartCLIPSeg:
+    """Load an official PartCLIPSeg or HF CLIPSeg checkpoint into a new model (eval mode, CPU, fp32).
+
+    ``expect`` ("partclipseg" or "clipseg") refuses the other kind with a clear message. ``trust`` allows
+    full unpickling for files that hold more than tensors (only for files you trust).
+    """
+    path = Path(path)
+    sd, arch = _detect_file(path, trust)
+    if expect is not None and arch != expect:
+        found = "a plain CLIPSeg checkpoint (no part branch)" if arch == "clipseg" else "a PartCLIPSeg checkpoint"
+        raise CheckpointError(f"{path}: expected a {expect} checkpoint, found {found}.\n{weights_hint()}")
+    return model_from_state_dict(sd, arch, source=str(path))
+
+
+def _detect_file(path: Path, trust: bool = False) -> tuple[dict[str, torch.Tensor], str]:
+    sd = _state_dict(_read(path, trust), path)
+    arch, stripped = _detect(sd, path)
+    return stripped, arch
+
+
+def model_from_state_dict(sd: Mapping[str, torch.Tensor], arch: str, source: str = "state dict") -> PartCLIPSeg:
+    """Build a model whose sizes are read off ``sd`` (unprefixed official names) and load it, all or nothing."""
+    config = infer_config(sd, arch)
+    model = PartCLIPSeg(config)
+    ours = model.state_dict()
+    rules = _rules(model)
+    used: set[str] = set()
+    missing: list[str] = []
+    misshaped: list[str] = []
+    new_state: dict[str, torch.Tensor] = {}
+    for rule in rules:
+        shapes = _expected_shapes(rule, ours[rule.ours])
+        parts = []
+        for key, shape in zip(rule.theirs, shapes):
+            used.add(key)
+            if key not in sd:
+                missing.append(key)
+            elif tuple(sd[key].shape) != shape:
+                misshaped.append(f"{key}: {tuple(sd[key].shape)}, expected {shape}")
+            else:
+                parts.append(sd[key].float())
+        if len(parts) == len(rule.theirs):
+            if rule.kind == "transpose":
+                new_state[rule.ours] = parts[0].T.contiguous()
+            elif rule.kind == "concat":
+                new_state[rule.ours] = torch.cat(parts)
+            else:
+                new_state[rule.ours] = parts[0]
+    unexpected = sorted(k for k in sd if k not in used and k not in _INERT)
+    if missing or misshaped or unexpected:
+        lines = [f"{source}: does not match a {arch} model of the sizes its tensors describe ({_describe(config)}):"]
+        for title, items in (("missing", missing), ("misshaped", misshaped), ("unexpected", unexpected)):
+            if items:
+                lines.append(f"  {len(items)} {title}: " + "; ".join(items[:8]) + (" ..." if len(items) > 8 else ""))
+        lines.append("Nothing was loaded. Is this file a complete, unmodified PartCLIPSeg/CLIPSeg checkpoint?")
+        raise CheckpointError("\n".join(lines))
+    new_state["clip.visual.positional_embedding"] = ours["clip.visual.positional_embedding"]
+    model.load_state_dict(new_state, strict=True)
+    model.set_source_positions(new_state["source_positions"])
+    return model.eval()
+
+
+def _describe(config: ModelConfig) -> str:
+    return (f"vision {config.vision_width}x{config.vision_layers}, text {config.text_width}x{config.text_layers}, "
+            f"decoder {config.reduce_dim}/{config.decoder_mlp}")
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+def official_state_dict(model: PartCLIPSeg) -> dict[str, torch.Tensor]:
+    """Our weights under the official names (prefixed for PartCLIPSeg, bare HF CLIPSeg names otherwise)."""
+    ours = model.state_dict()
+    config = model.config
+    out: dict[str, torch.Tensor] = {}
+    for rule in _rules(model):
+        tensor = ours[rule.ours].detach().cpu()
+        if rule.kind == "transpose":
+            out[rule.theirs[0]] = tensor.T.contiguous()
+        elif rule.kind == "concat":
+            for key, piece in zip(rule.theirs, tensor.chunk(3)):
+                out[key] = piece.clone()
+        else:
+            out[rule.theirs[0]] = tensor.clone()
+    out[_V + "embeddings.position_ids"] = torch.arange(config.source_grid**2 + 1)[None]
+    out[_T + "embeddings.position_ids"] = torch.arange(config.context_length)[None]
+    if not config.is_part_model:
+        return out
+    proj = config.projection_dim
+    # Inert in the released model (text_adapter(e) * 0.0 + e; tunable_linear unused): written as zeros.
+    out["text_adapter.fc.0.weight"] = torch.zeros(proj // 4, proj)
+    out["text_adapter.fc.2.weight"] = torch.zeros(proj, proj // 4)
+    out["tunable_linear.weight"] = torch.zeros(1000, proj)
+    return {PREFIX + k: v for k, v in out.items()}
+
+
+def save_official(model: PartCLIPSeg, path: str | Path, iteration: int = 0, **extra: Any) -> Path:
+    """Write ``{"model": official state dict, "iteration": ..., **extra}`` (detectron2 layout)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": official_state_dict(model), "iteration": iteration, **extra}, tmp)
+    tmp.replace(path)
+    return path
+
+
+RANDOM_SIZES = ("tiny", "full")
+
+
+def open_model(
+    checkpoint: str | Path | None,
+    random_weights: str | None = None,
+    expect: str | None = None,
+    trust: bool = False,
+    seed: int = 0,
+) -> tuple[PartCLIPSeg, str]:
+    """The model for a CLI or node start-up, and a one-line description of its weights.
+
+    Exactly one of ``checkpoint`` and ``random_weights`` ("tiny" or "full" ViT-B/16 size, for tests and
+    benchmarks) must be given; without either this refuses and says where the weights are.
+    """
+    if checkpoint and random_weights:
+        raise CheckpointError("give either a checkpoint or random weights, not both")
+    if checkpoint:
+        model = load_checkpoint(checkpoint, expect=expect, trust=trust)
+        return model, f"{model.config.arch} weights from {Path(checkpoint).name}"
+    if random_weights:
+        if random_weights not in RANDOM_SIZES:
+            raise CheckpointError(f"random weights size must be one of {RANDOM_SIZES}, got {random_weights!r}")
+        arch = expect or "partclipseg"
+        config = tiny_config(arch) if random_weights == "tiny" else ModelConfig(arch=arch)
+        torch.manual_seed(seed)
+        return PartCLIPSeg(config).eval(), f"RANDOM {random_weights} {arch} weights (masks are meaningless)"
+    raise CheckpointError(
+        "no checkpoint given. Weights are never downloaded implicitly.\n"
+        f"{weights_hint()}\nOr ask for random weights explicitly (CLI: --random-weights tiny|full)."
+    )

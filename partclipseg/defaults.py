@@ -1,0 +1,41 @@
+"""The one place for defaults and limits shared by the library, the CLI and the ROS node."""
+from __future__ import annotations
+
+# --- model input (reference §1.1: CIDAS preprocessor, 352x352 bilinear, ImageNet mean/std) ---
+INPUT_SIZE = 352
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+
+# --- architecture constants that cannot be inferred from checkpoint tensors ---
+EXTRACT_LAYERS = (3, 6, 9)  # taps after these (0-based) vision blocks
+DECODER_HEADS = 4  # CIDAS config: decoder_num_attention_heads
+ADAPTER_MIX = 0.2  # a = 0.2 * Adapter(a) + 0.8 * a
+HEAD_WIDTH = 64  # CLIP convention: heads = width // 64
+OPEN_CLIP_ARCH = "ViT-B-16-quickgelu"  # tokenizer name (same BPE as HF CLIPTokenizer)
+
+# --- queries ---
+MAX_QUERIES = 16  # also the engines' Qmax
+MAX_QUERY_CHARS = 64  # one query, after normalisation
+MAX_QUERY_STRING_CHARS = 2048  # one string holding several queries
+
+# --- images ---
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+# --- post-processing ---
+SCORE_THRESHOLD = 0.0  # official behaviour: no threshold, argmax only
+MIN_PIXELS = 0
+CLIPSEG_BACKGROUND_LOGIT = 0.0  # plain CLIPSeg has no background prompt: sigmoid 0.5 competes instead
+MODES = ("pred-all", "oracle")
+
+# --- where the official weights are (reference §5.1); never downloaded implicitly ---
+OFFICIAL_WEIGHTS = {
+    "pascal-part-116": "https://drive.google.com/file/d/1ytZpfutk__67GLwB-4jMClehJlnAzYFS",
+    "ade20k-part-234": "https://drive.google.com/file/d/10UTxrlamYq2rq3Uuv1GdOxpLy8f-QXoz",
+    "clipseg-rd64-refined": "https://huggingface.co/CIDAS/clipseg-rd64-refined",
+}
+
+
+def weights_hint() -> str:
+    """Where to get weights, for error messages."""
+    lines = [f"  {name}: {url}" for name, url in OFFICIAL_WEIGHTS.items()]
+    return "Download one of these on a machine with internet access and pass its path:\n" + "\n".join(lines)

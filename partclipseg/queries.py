@@ -1,0 +1,148 @@
+"""Part queries: the one parser used by the library, the CLI and the ROS node.
+
+Grammar (after normalisation: lower case, single spaces, curly apostrophes straightened):
+
+==========================  =======================  ==========================
+written                      object                   part
+==========================  =======================  ==========================
+``pot/handle``               pot                      handle        (canonical, = MoveIt ``object/subframe``)
+``pot's handle``             pot                      handle
+``handle of the pot``        pot                      handle
+``knife handle``             knife                    handle        (last word = part)
+``handle``                   --                       handle        (generalized part, any object)
+==========================  =======================  ==========================
+
+Several queries in one string are separated by ``;`` or ``,``. Multi-word parts need the canonical
+form (``car/license plate``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from .defaults import MAX_QUERIES, MAX_QUERY_CHARS, MAX_QUERY_STRING_CHARS
+
+_SEPARATORS = re.compile(r"[;,]")
+_WORD = re.compile(r"^[\w][\w '&.\-]*$")
+_ARTICLES = ("the ", "a ", "an ")
+
+
+class QueryError(ValueError):
+    """A query string that cannot be used; the message says what was wrong and how to write it."""
+
+
+@dataclass(frozen=True)
+class PartQuery:
+    """One part query: a part name, optionally of a named object."""
+
+    part: str
+    object: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Canonical ``object/part`` (or the bare part)."""
+        return f"{self.object}/{self.part}" if self.object else self.part
+
+    @property
+    def phrase(self) -> str:
+        """The prompt plain CLIPSeg gets: the object-specific name without ``'s`` ("cat head")."""
+        return f"{self.object} {self.part}" if self.object else self.part
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def normalise(text: str) -> str:
+    """Lower case, straight apostrophes, single spaces, no spaces around ``/``."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'").lower()
+    text = " ".join(text.split())
+    return re.sub(r"\s*/\s*", "/", text)
+
+
+def _check_name(name: str, what: str, query: str) -> str:
+    if not name:
+        raise QueryError(f"query {query!r}: the {what} is empty (write it as 'object/part', e.g. 'pot/handle')")
+    if not _WORD.match(name):
+        raise QueryError(
+            f"query {query!r}: the {what} {name!r} has characters other than letters, digits, spaces, "
+            "and ' & . - (write it as 'object/part', e.g. 'pot/handle')"
+        )
+    return name
+
+
+def parse_query(text: str) -> PartQuery:
+    """Parse one query (no separators) into a :class:`PartQuery`."""
+    if not isinstance(text, str):
+        raise QueryError(f"a query must be a string, got {type(text).__name__}")
+    query = normalise(text)
+    if not query:
+        raise QueryError("empty query: give a part such as 'handle' or 'pot/handle'")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"query {query[:40]!r}... is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
+    if "/" in query:
+        pieces = query.split("/")
+        if len(pieces) != 2:
+            raise QueryError(f"query {query!r}: use one '/' between object and part, e.g. 'pot/handle'")
+        obj, part = pieces
+    elif "'s " in query:
+        obj, part = (s.strip() for s in query.split("'s ", 1))
+    elif " of " in query:
+        part, obj = (s.strip() for s in query.split(" of ", 1))
+        for article in _ARTICLES:
+            if obj.startswith(article):
+                obj = obj[len(article):]
+                break
+    else:
+        words = query.split(" ")
+        obj, part = " ".join(words[:-1]), words[-1]
+        if not obj:
+            return PartQuery(part=_check_name(part, "part", query))
+    return PartQuery(part=_check_name(part, "part", query), object=_check_name(obj, "object", query))
+
+
+def parse_queries(spec: str | Iterable[str | PartQuery], max_queries: int = MAX_QUERIES) -> list[PartQuery]:
+    """Parse one string or a list of strings (each may hold several queries) into unique queries, in order."""
+    items = [spec] if isinstance(spec, (str, PartQuery)) else list(spec)
+    queries: list[PartQuery] = []
+    for item in items:
+        if isinstance(item, PartQuery):
+            pieces: Sequence[str | PartQuery] = [item]
+        elif isinstance(item, str):
+            if len(item) > MAX_QUERY_STRING_CHARS:
+                raise QueryError(
+                    f"query string is {len(item)} characters long; the limit is {MAX_QUERY_STRING_CHARS}"
+                )
+            pieces = [p for p in _SEPARATORS.split(item) if p.strip()]
+        else:
+            raise QueryError(f"a query must be a string, got {type(item).__name__}")
+        for piece in pieces:
+            query = piece if isinstance(piece, PartQuery) else parse_query(piece)
+            if query not in queries:
+                queries.append(query)
+    if not queries:
+        raise QueryError("no query given: publish e.g. 'pot/handle' or 'knife handle; mug/handle'")
+    if len(queries) > max_queries:
+        raise QueryError(f"{len(queries)} queries given; at most {max_queries} are served at once")
+    return queries
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The prompt vocabulary as the official code builds it: sorted unique parts, then sorted unique objects."""
+
+    parts: tuple[str, ...]
+    objects: tuple[str, ...]
+
+    @classmethod
+    def from_queries(cls, queries: Iterable[PartQuery]) -> "Vocabulary":
+        queries = list(queries)
+        return cls(
+            parts=tuple(sorted({q.part for q in queries})),
+            objects=tuple(sorted({q.object for q in queries if q.object is not None})),
+        )
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """Text prompts in decoder order (the background embedding follows them)."""
+        return self.parts + self.objects

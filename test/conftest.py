@@ -1,0 +1,36 @@
+"""Shared fixtures. Every test run keeps DDS on this machine and on its own domain."""
+from __future__ import annotations
+
+import os
+import random
+
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from partclipseg.model import PartCLIPSeg, tiny_config  # noqa: E402
+
+
+def make_tiny(arch: str = "partclipseg", seed: int = 0, **overrides) -> PartCLIPSeg:
+    """A tiny random model in the official layout (width 64, 10 vision layers, 2 text layers)."""
+    torch.manual_seed(seed)
+    return PartCLIPSeg(tiny_config(arch, **overrides)).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> PartCLIPSeg:
+    return make_tiny()
+
+
+@pytest.fixture(scope="session")
+def tiny_clipseg() -> PartCLIPSeg:
+    return make_tiny("clipseg")
+
+
+@pytest.fixture
+def rgb_image() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(120, 160, 3), dtype=np.uint8)

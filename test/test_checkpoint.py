@@ -1,0 +1,142 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_tiny
+from partclipseg.checkpoint import (CheckpointError, PREFIX, load_checkpoint, model_from_state_dict,
+                                    official_state_dict, open_model, save_official)
+from partclipseg.model import ModelConfig, PartCLIPSeg
+from partclipseg.segmenter import Segmenter
+
+KEYS = json.loads((Path(__file__).parent / "data" / "official-checkpoint-keys-small.json").read_text())
+
+
+def _outputs(model, image, queries="pot/handle; knife handle; mug's handle; handle"):
+    seg = Segmenter(model)
+    seg.set_queries(queries)
+    return seg.segment(image)
+
+
+def test_official_key_list_is_reproduced(tiny_model):
+    """Our export of the small config has exactly the keys, shapes and dtypes of a file written by the official code."""
+    ours = {k: (list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in official_state_dict(tiny_model).items()}
+    assert ours == {k: (shape, dtype) for k, shape, dtype in KEYS}
+
+
+@pytest.mark.parametrize("mlp_layers", [1, 2])
+def test_round_trip(tmp_path, rgb_image, mlp_layers):
+    model = make_tiny(seed=1, part_obj_mlp_layers=mlp_layers)
+    path = save_official(model, tmp_path / "ck.pth", iteration=1234, optimizer={"state": {}, "param_groups": []},
+                         scheduler={"last_epoch": 1234})
+    raw = torch.load(path, weights_only=True)
+    assert raw["iteration"] == 1234 and all(k.startswith(PREFIX) for k in raw["model"])
+    assert (PREFIX + "decoder.part_obj_mlp.2.weight" in raw["model"]) == (mlp_layers == 2)
+    loaded = load_checkpoint(path)
+    assert loaded.config == model.config
+    a, b = _outputs(model, rgb_image), _outputs(loaded, rgb_image)
+    assert np.array_equal(a.labels, b.labels)
+    assert torch.equal(a.logits, b.logits)
+
+
+def test_module_prefix_and_plain_state_dict(tmp_path, tiny_model, rgb_image):
+    sd = {"module." + k: v for k, v in official_state_dict(tiny_model).items()}
+    torch.save(sd, tmp_path / "plain.pth")
+    loaded = load_checkpoint(tmp_path / "plain.pth")
+    assert torch.equal(_outputs(loaded, rgb_image).logits, _outputs(tiny_model, rgb_image).logits)
+
+
+def test_sizes_are_inferred(tiny_model):
+    sd = {k.removeprefix(PREFIX): v for k, v in official_state_dict(tiny_model).items()}
+    model = model_from_state_dict(sd, "partclipseg")
+    cfg = model.config
+    assert (cfg.vision_width, cfg.vision_layers, cfg.text_width, cfg.text_layers) == (64, 10, 64, 2)
+    assert (cfg.vision_heads, cfg.text_heads, cfg.decoder_mlp, cfg.adapter_hidden) == (1, 1, 128, 16)
+    assert (cfg.source_grid, cfg.projection_dim, cfg.vocab_size) == (14, 512, 49408)
+
+
+def _save(tmp_path, sd, name="bad.pth"):
+    path = tmp_path / name
+    torch.save({"model": sd, "iteration": 3}, path)
+    return path
+
+
+def test_every_problem_in_one_report(tmp_path, tiny_model):
+    sd = official_state_dict(tiny_model)
+    del sd[PREFIX + "decoder.film_add.bias"]
+    del sd[PREFIX + "clip.vision_model.encoder.layers.4.self_attn.k_proj.weight"]
+    sd[PREFIX + "decoder.reduces.1.weight"] = torch.zeros(64, 65)
+    sd[PREFIX + "decoder.something_new.weight"] = torch.zeros(3)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(_save(tmp_path, sd))
+    text = str(err.value)
+    assert "2 missing" in text and "decoder.film_add.bias" in text and "layers.4.self_attn.k_proj.weight" in text
+    assert "1 misshaped" in text and "decoder.reduces.1.weight: (64, 65), expected (64, 64)" in text
+    assert "1 unexpected" in text and "decoder.something_new.weight" in text
+    assert "Nothing was loaded" in text
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "notes.pth").write_text("hello, not weights\n")
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        load_checkpoint(tmp_path / "notes.pth")
+    torch.save({"iteration": 5, "model": {}}, tmp_path / "empty.pth")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_checkpoint(tmp_path / "empty.pth")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pth")
+
+
+def test_truncated(tmp_path, tiny_model):
+    path = save_official(tiny_model, tmp_path / "ck.pth")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(path)
+
+
+def test_plain_clip_is_refused(tmp_path, tiny_model):
+    sd = official_state_dict(tiny_model)
+    hf_clip = {k.removeprefix(PREFIX + "clip."): v for k, v in sd.items() if k.startswith(PREFIX + "clip.")}
+    with pytest.raises(CheckpointError, match="plain CLIP"):
+        load_checkpoint(_save(tmp_path, hf_clip))
+    open_clip_sd = {k.removeprefix("clip."): v for k, v in tiny_model.state_dict().items() if k.startswith("clip.")}
+    torch.save(open_clip_sd, tmp_path / "openclip.pt")
+    with pytest.raises(CheckpointError, match="plain CLIP"):
+        load_checkpoint(tmp_path / "openclip.pt")
+
+
+def test_clipseg_where_partclipseg_expected(tmp_path, tiny_clipseg):
+    path = save_official(tiny_clipseg, tmp_path / "clipseg.pth")
+    assert load_checkpoint(path).config.arch == "clipseg"
+    with pytest.raises(CheckpointError, match="plain CLIPSeg checkpoint"):
+        load_checkpoint(path, expect="partclipseg")
+
+
+def test_python_objects_need_trust(tmp_path, tiny_model):
+    path = tmp_path / "pickled.pth"
+    torch.save({"model": official_state_dict(tiny_model), "cfg": ModelConfig()}, path)
+    with pytest.raises(CheckpointError, match="trust"):
+        load_checkpoint(path)
+    assert load_checkpoint(path, trust=True).config.vision_width == 64
+
+
+def test_open_model_refuses_without_weights():
+    with pytest.raises(CheckpointError, match="never downloaded") as err:
+        open_model(None)
+    assert "drive.google.com" in str(err.value) and "--random-weights" in str(err.value)
+    model, text = open_model(None, random_weights="tiny")
+    assert isinstance(model, PartCLIPSeg) and "RANDOM" in text
+
+
+@pytest.mark.slow
+def test_full_size_round_trip(rgb_image):
+    torch.manual_seed(0)
+    model = PartCLIPSeg(ModelConfig()).eval()
+    sd = {k.removeprefix(PREFIX): v for k, v in official_state_dict(model).items()}
+    assert sd["clip.vision_model.embeddings.position_embedding.weight"].shape == (197, 768)
+    loaded = model_from_state_dict(sd, "partclipseg")
+    assert loaded.config == model.config
+    assert torch.equal(_outputs(loaded, rgb_image, "pot/handle").logits, _outputs(model, rgb_image, "pot/handle").logits)

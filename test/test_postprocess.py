@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import torch
+
+from partclipseg.model.network import DecoderOutput
+from partclipseg.plan import PromptPlan
+from partclipseg.postprocess import postprocess
+from partclipseg.queries import parse_queries
+
+NEG, POS = -5.0, 5.0
+
+
+def _plan(text, part_model=True):
+    return PromptPlan.build(parse_queries(text), part_model=part_model)
+
+
+def test_pred_all_rules_on_hand_made_logits():
+    # queries: pot/handle (pair 0), pot/lid (pair 1), knife/blade (pair 2), handle (bare, main 0)
+    plan = _plan("pot/handle; pot/lid; knife/blade; handle")
+    assert plan.vocabulary.objects == ("knife", "pot")
+    # 1 x 4 pixels. main rows: [handle(bare), knife, pot, background]; pair rows: [pot/handle, pot/lid, knife/blade, bg]
+    main = torch.tensor([
+        [NEG, NEG, NEG, 1.0],   # bare handle: only strong at pixel 3
+        [NEG, POS, NEG, NEG],   # knife wins pixel 1
+        [POS, NEG, NEG, NEG],   # pot wins pixel 0
+        [NEG, NEG, POS, POS],   # background wins pixels 2, 3
+    ])[None, :, None, :]
+    pair = torch.tensor([
+        [1.0, 3.0, 4.0, NEG],   # pot/handle: wins pixel 0 inside pot; strong at 1/2 but gated out
+        [0.5, NEG, NEG, NEG],   # pot/lid
+        [NEG, 2.0, NEG, NEG],   # knife/blade: the only knife part at pixel 1
+        [NEG, NEG, 3.0, 0.0],   # background part channel
+    ])[None, :, None, :]
+    result = postprocess(plan, DecoderOutput(main, pair), (1, 4))
+    # pixel 0: pot -> max(pot/handle 1.0, pot/lid 0.5, bare handle -5) = pot/handle (1)
+    # pixel 1: knife -> knife/blade 2.0 beats bare handle -5 -> 3
+    # pixel 2: background 3.0 beats bare handle -> 0 ; pixel 3: bare handle 1.0 beats background 0.0 -> 4
+    assert result.labels.tolist() == [[1, 3, 0, 4]]
+    assert [p.pixel_count for p in result.parts] == [1, 0, 1, 1]
+    assert result.parts[0].score == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item(), rel=1e-6)
+    assert result.parts[3].roi == (3, 0, 1, 1)
+    assert result.parts[1].roi == (0, 0, 0, 0)
+    np.testing.assert_allclose(result.probability(2), torch.sigmoid(pair[0, 2]).numpy(), rtol=1e-6)
+
+
+def test_oracle_rules_on_hand_made_logits():
+    plan = _plan("pot/handle; pot/lid; knife/blade")
+    main = torch.full((1, 3, 1, 3), POS)  # objects/background are ignored by oracle
+    pair = torch.tensor([[NEG, 1.0, NEG], [0.0, NEG, NEG], [POS, POS, NEG], [POS, POS, POS]])[None, :, None, :]
+    result = postprocess(plan, DecoderOutput(main, pair), (1, 3), mode="oracle", objects=["Pot"])
+    # knife absent -> knife/blade removed; no background channel -> argmax among pot parts everywhere
+    assert result.labels.tolist() == [[2, 1, 1]]
+    none = postprocess(plan, DecoderOutput(main, pair), (1, 3), mode="oracle", objects=["cup"])
+    assert none.labels.tolist() == [[0, 0, 0]]
+    with pytest.raises(ValueError, match="objects"):
+        postprocess(plan, DecoderOutput(main, pair), (1, 3), mode="oracle")
+
+
+def test_clipseg_background_is_a_constant_half():
+    plan = _plan("pot handle; knife blade", part_model=False)
+    main = torch.tensor([[-1.0, 2.0, 0.5], [-2.0, 1.0, 3.0]])[None, :, None, :]
+    result = postprocess(plan, DecoderOutput(main, None), (1, 3))
+    assert result.labels.tolist() == [[0, 1, 2]]
+
+
+def test_threshold_and_min_pixels():
+    plan = _plan("pot/handle; pot/lid")
+    main = torch.tensor([[POS] * 4, [NEG] * 4])[None, :, None, :]  # pot everywhere
+    pair = torch.tensor([[0.1, 0.2, 3.0, NEG], [NEG, NEG, NEG, 2.0], [NEG] * 4])[None, :, None, :]
+    out = DecoderOutput(main, pair)
+    assert postprocess(plan, out, (1, 4)).labels.tolist() == [[1, 1, 1, 2]]
+    # sigmoid(0.1), sigmoid(0.2) < 0.6
+    assert postprocess(plan, out, (1, 4), score_threshold=0.6).labels.tolist() == [[0, 0, 1, 2]]
+    dropped = postprocess(plan, out, (1, 4), min_pixels=2)
+    assert dropped.labels.tolist() == [[1, 1, 1, 0]]
+    assert [p.pixel_count for p in dropped.parts] == [3, 0]
+
+
+def _official_pred_all(main, pair, plan):
+    """Literal port of baselines/partclipseg.py (sigmoid, one-hot object gating, argmax over T+1)."""
+    s = torch.sigmoid(pair[0])
+    obj = torch.sigmoid(main[0][[c.index for c in plan.object_channels]]).argmax(0)
+    onehot = torch.nn.functional.one_hot(obj, len(plan.object_channels)).permute(2, 0, 1).float()
+    gated = torch.stack([s[t] * onehot[o] for t, o in enumerate(plan.pair_objects)] + [s[-1] * onehot[-1]])
+    arg = gated.argmax(0)
+    return torch.where(arg == len(plan.pair_objects), 0, arg + 1)
+
+
+def _official_oracle(pair, plan, present):
+    s = torch.sigmoid(pair[0, :-1]).clone()
+    for t, q in enumerate(plan.queries):
+        if q.object not in present:
+            s[t] = 0
+    return s.argmax(0) + 1
+
+
+def test_matches_official_rules_on_random_logits():
+    plan = _plan("pot/handle; pot/lid; knife/blade; knife/handle; mug/handle")
+    gen = torch.Generator().manual_seed(0)
+    main = torch.randn(1, len(plan.head_rows), 24, 24, generator=gen) * 3
+    pair = torch.randn(1, len(plan.queries) + 1, 24, 24, generator=gen) * 3
+    size = (37, 53)
+    up = lambda t: torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False)  # noqa: E731
+    result = postprocess(plan, DecoderOutput(main, pair), size)
+    assert result.labels.tolist() == _official_pred_all(up(main), up(pair), plan).tolist()
+    oracle = postprocess(plan, DecoderOutput(main, pair), size, mode="oracle", objects=["pot", "mug"])
+    assert oracle.labels.tolist() == _official_oracle(up(pair), plan, {"pot", "mug"}).tolist()

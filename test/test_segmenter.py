@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_tiny
+from partclipseg.preprocess import ImageError, as_rgb, preprocess
+from partclipseg.queries import QueryError
+from partclipseg.segmenter import Segmenter
+
+SIXTEEN = [f"object{i}/part{i % 5}" for i in range(16)]
+
+
+class Counter:
+    """Counts real calls of the image encoder (forward hook) and the prompts the text tower encodes."""
+
+    def __init__(self, model):
+        self.images = 0
+        self.prompts: list[int] = []
+        model.clip.visual.conv1.register_forward_hook(lambda *a: self._image())  # patch embedding: once per encoding
+        original = model.encode_text
+
+        def encode_text(tokens):
+            self.prompts.append(tokens.shape[0])
+            return original(tokens)
+
+        model.encode_text = encode_text
+
+    def _image(self):
+        self.images += 1
+
+
+def test_image_encoded_once_per_frame_for_1_and_16_queries(rgb_image):
+    model = make_tiny()
+    counter = Counter(model)
+    seg = Segmenter(model)
+    for queries in (["pot/handle"], SIXTEEN):
+        seg.set_queries(queries)
+        before = counter.images
+        result = seg.segment(rgb_image)
+        assert counter.images - before == 1
+        assert len(result.parts) == len(queries)
+
+
+def test_text_encoded_only_for_new_words(rgb_image):
+    model = make_tiny()
+    counter = Counter(model)
+    seg = Segmenter(model)
+    seg.set_queries("pot/handle; knife/blade")  # parts blade, handle + objects knife, pot
+    assert counter.prompts == [4]
+    seg.segment(rgb_image)
+    seg.segment(rgb_image)
+    assert counter.prompts == [4]  # frames never touch the text tower
+    seg.set_queries("pot/lid; knife/handle")  # only "lid" is new
+    assert counter.prompts == [4, 1]
+    seg.set_queries("knife/blade")  # nothing new
+    assert counter.prompts == [4, 1]
+
+
+def test_one_batched_call_equals_one_row_at_a_time(tiny_model, rgb_image):
+    """Decoding all rows in one call gives each row exactly what decoding it alone gives."""
+    from partclipseg.model import QueryTensors
+
+    seg = Segmenter(tiny_model)
+    seg.set_queries("pot/handle; knife/blade; handle; mug/rim")
+    tensors = seg._state.tensors
+    with torch.inference_mode():
+        features = tiny_model.encode_image(preprocess(rgb_image))
+        together = tiny_model.decode(features, tensors)
+        for m in range(len(tensors.head_index)):
+            one = QueryTensors(tensors.film_mul, tensors.film_add, tensors.head_index[m:m + 1], tensors.pair_index[:1],
+                               tensors.pair_film_mul[:1], tensors.pair_film_add[:1])
+            torch.testing.assert_close(tiny_model.decode(features, one).main[0, 0], together.main[0, m], atol=1e-5, rtol=0)
+        for t in range(len(tensors.pair_index)):
+            one = QueryTensors(tensors.film_mul, tensors.film_add, tensors.head_index[:1], tensors.pair_index[t:t + 1],
+                               tensors.pair_film_mul[t:t + 1], tensors.pair_film_add[t:t + 1])
+            torch.testing.assert_close(tiny_model.decode(features, one).pair[0, 0], together.pair[0, t], atol=1e-5, rtol=0)
+
+
+def test_bare_part_logits_do_not_depend_on_other_queries(tiny_model, rgb_image):
+    seg = Segmenter(tiny_model)
+    seg.set_queries("handle")
+    alone = seg.segment(rgb_image).logits[0]
+    seg.set_queries("pot/lid; handle; knife/blade; cup/rim")
+    torch.testing.assert_close(seg.segment(rgb_image).logits[1], alone, atol=1e-5, rtol=0)
+
+
+def test_bgr_grey_rgba_inputs(tiny_model, rgb_image):
+    seg = Segmenter(tiny_model)
+    seg.set_queries("pot/handle; handle")
+    rgb = seg.segment(rgb_image)
+    assert np.array_equal(seg.segment(rgb_image[:, :, ::-1].copy(), color_order="bgr").labels, rgb.labels)
+    rgba = np.dstack([rgb_image, np.full(rgb_image.shape[:2], 7, np.uint8)])
+    assert np.array_equal(seg.segment(rgba).labels, rgb.labels)
+    grey = rgb_image[:, :, 1].copy()
+    assert np.array_equal(seg.segment(grey).labels, seg.segment(np.dstack([grey] * 3)).labels)
+    assert rgb.labels.shape == rgb_image.shape[:2] and rgb.labels.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "image, reason",
+    [
+        (np.zeros((0, 10, 3), np.uint8), "empty"),
+        (np.zeros((10, 0), np.uint8), "empty"),
+        (np.zeros((10, 10, 3), np.float32), "uint8"),
+        (np.zeros((10, 10, 3), np.uint16), "8 bits"),
+        (np.zeros((10, 10, 5), np.uint8), "shape"),
+        (np.zeros((10, 10, 2), np.uint8), "shape"),
+        (np.zeros((2, 10, 10, 3), np.uint8), "shape"),
+        ([[1, 2], [3, 4]], "numpy"),
+        (np.zeros((5000, 5000), np.uint8), "limit"),
+    ],
+)
+def test_bad_images(tiny_model, image, reason):
+    seg = Segmenter(tiny_model)
+    seg.set_queries("handle")
+    with pytest.raises(ImageError, match=reason):
+        seg.segment(image)
+
+
+def test_queries_needed_and_bad_queries_keep_the_old_set(tiny_model, rgb_image):
+    seg = Segmenter(tiny_model)
+    with pytest.raises(QueryError, match="set_queries"):
+        seg.segment(rgb_image)
+    seg.set_queries("pot/handle")
+    with pytest.raises(QueryError):
+        seg.set_queries("pot/<handle>")
+    assert [q.name for q in seg.queries] == ["pot/handle"]
+
+
+def test_preprocess_matches_the_reference_processor(rgb_image):
+    """The CIDAS processor as vendored by PartCLIPSeg (transformers 4.29): PIL bilinear resize to 352x352,
+    rescale 1/255, ImageNet mean/std -- rebuilt from transformers' own PIL-based transforms."""
+    from transformers.image_transforms import normalize, rescale, resize
+    from transformers.image_utils import ChannelDimension, PILImageResampling
+
+    resized = resize(rgb_image, (352, 352), resample=PILImageResampling.BILINEAR, input_data_format=ChannelDimension.LAST)
+    expected = normalize(rescale(resized.astype(np.float32), 1 / 255), mean=[0.485, 0.456, 0.406],
+                         std=[0.229, 0.224, 0.225], input_data_format=ChannelDimension.LAST)
+    got = preprocess(as_rgb(rgb_image))
+    assert got.shape == (1, 3, 352, 352)
+    torch.testing.assert_close(got[0], torch.from_numpy(expected.transpose(2, 0, 1)), atol=1e-5, rtol=0)
