@@ -1,6 +1,8 @@
 """The one place for defaults and limits shared by the library, the CLI and the ROS node."""
 from __future__ import annotations
 
+from pathlib import Path
+
 # --- model input (reference §1.1: CIDAS preprocessor, 352x352 bilinear, ImageNet mean/std) ---
 INPUT_SIZE = 352
 IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -33,6 +35,11 @@ OFFICIAL_WEIGHTS = {
     "ade20k-part-234": "https://drive.google.com/file/d/10UTxrlamYq2rq3Uuv1GdOxpLy8f-QXoz",
     "clipseg-rd64-refined": "https://huggingface.co/CIDAS/clipseg-rd64-refined",
 }
+
+
+# A small model trained in this repository on synthetic kitchen parts (see docs/training.md): the embedded default
+# of the demo and the end-to-end tests. Not a substitute for the official weights.
+BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "kitchen-tiny.pth"
 
 
 def weights_hint() -> str:
