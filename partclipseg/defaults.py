@@ -29,6 +29,26 @@ MIN_PIXELS = 0
 CLIPSEG_BACKGROUND_LOGIT = 0.0  # plain CLIPSeg has no background prompt: sigmoid 0.5 competes instead
 MODES = ("pred-all", "oracle")
 
+# --- training (reference §3: configs/zero_shot/partclipseg_*.yaml, baselines/partclipseg.py) ---
+TRAIN_LR = 1e-4  # AdamW, torch default betas
+TRAIN_WEIGHT_DECAY = 1e-4  # 0 for norm layers and embeddings
+TRAIN_POLY_POWER = 0.9  # WarmupPolyLR without warm-up
+TRAIN_CLIP_NORM = 0.01  # full-model gradient-norm clipping
+TRAIN_BATCH = 8
+TRAIN_ITERATIONS = 20000
+TRAIN_SEED = 12345678
+TRAIN_CHECKPOINT_PERIOD = 1000
+LOSS_OBJECT_WEIGHT = 1.0  # OBJ_LAMBDA
+LOSS_PART_WEIGHT = 1.0  # PART_LAMBDA
+LOSS_SEPARATION_WEIGHT = 0.1  # ATTN_SEP_LAMBDA
+LOSS_ENHANCEMENT_WEIGHT = 0.01  # ATTN_ENH_LAMBDA
+LOSS_BACKGROUND_WEIGHT = 0.05  # BCE weight of the background channels
+ATTENTION_THRESHOLD = 0.3  # ATTN_MASK_THRESHOLD
+ATTENTION_KERNEL = 3  # Gaussian smoothing of the attention maps (Attend-and-Excite kernel)
+ATTENTION_SIGMA = 0.5
+SEPARATION_MODES = ("released", "soft")  # L_sep as released (no gradient) or the differentiable surrogate
+SEPARATION_TEMPERATURE = 0.05  # soft surrogate: sigmoid((x - threshold) / temperature) replaces x > threshold
+
 # --- where the official weights are (reference §5.1); never downloaded implicitly ---
 OFFICIAL_WEIGHTS = {
     "pascal-part-116": "https://drive.google.com/file/d/1ytZpfutk__67GLwB-4jMClehJlnAzYFS",

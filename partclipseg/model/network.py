@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Sequence
 
 import open_clip
 import torch
@@ -44,7 +45,7 @@ class QueryTensors:
 class DecoderOutput:
     main: torch.Tensor  # (B, M, S, S) logits of the main head rows
     pair: torch.Tensor | None  # (B, T+1, S, S) object-specific part logits (+ background); None for CLIPSeg
-    attentions: list[torch.Tensor] | None = None  # per decoder layer (B*K, heads, L, L), on request
+    attentions: list[torch.Tensor | None] | None = None  # per decoder layer (B*K, heads, L, L), on request
 
 
 def resize_positions(table: torch.Tensor, grid: int) -> torch.Tensor:
@@ -160,8 +161,18 @@ class PartCLIPSeg(nn.Module):
             pair_film_add=decoder.cond_film_add(reduced),
         )
 
-    def decode(self, features: torch.Tensor, query: QueryTensors, need_attentions: bool = False) -> DecoderOutput:
-        """Reduced activations (L, B, tokens, D) + query tensors -> logits for every plan row, batched."""
+    def decode(
+        self,
+        features: torch.Tensor,
+        query: QueryTensors,
+        need_attentions: bool = False,
+        attention_layers: Sequence[int] | None = None,
+    ) -> DecoderOutput:
+        """Reduced activations (L, B, tokens, D) + query tensors -> logits for every plan row, batched.
+
+        ``need_attentions`` also returns each decoder layer's attention probabilities; ``attention_layers``
+        limits them to those layer indices (the others are None), e.g. training needs only the last one.
+        """
         decoder = self.decoder
         batch, tokens, dim = features.shape[1], features.shape[2], features.shape[3]
         rows = query.film_mul.shape[0]
@@ -171,7 +182,8 @@ class PartCLIPSeg(nn.Module):
         for i, layer in enumerate(decoder.layers):
             if i > 0:
                 x = features[i][:, None] + x.reshape(batch, rows, tokens, dim)
-            x, weights = layer(x.reshape(batch * rows, tokens, dim), need_attentions)
+            wanted = need_attentions and (attention_layers is None or i in attention_layers)
+            x, weights = layer(x.reshape(batch * rows, tokens, dim), wanted)
             attentions.append(weights)
         maps = x[:, 1:].transpose(1, 2).reshape(batch, rows, dim, grid, grid)
         selected = maps.index_select(1, query.head_index)

@@ -1,0 +1,241 @@
+"""The PartCLIPSeg trainer (reference §3.1, §3.5, §1.4).
+
+As released: trainable = visual adapter, text token + position embeddings and the whole decoder (FiLM, reduces,
+layers, both heads, pair MLP and text-pair projection); everything else frozen, the background embedding too.
+AdamW (lr 1e-4, weight decay 1e-4, none for norm layers and embeddings), poly schedule (power 0.9, no warm-up),
+full-model gradient-norm clipping at 0.01, seed 12345678. A fresh PartCLIPSeg starts its part branch as a copy of
+the CLIPSeg head and FiLM layers.
+
+``train_towers=True`` also trains the CLIP vision and text towers (except the vision positional table, which
+the official format stores at 224 resolution). This departs from the release, which fine-tunes a pretrained CLIP:
+a model trained from scratch (no CLIP weights here) needs its towers trained to see anything at all.
+
+Checkpoints are official-layout files (``save_official``) with ``optimizer``, ``scheduler``, ``iteration`` and
+``trainer`` entries beside ``model``: they resume here and load wherever the released weights load. Batches are
+drawn from (seed, iteration), so a resumed run continues exactly as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import CheckpointError, load_checkpoint, save_official
+from ..data.dataset import PartDataset
+from ..defaults import (TRAIN_BATCH, TRAIN_CHECKPOINT_PERIOD, TRAIN_CLIP_NORM, TRAIN_ITERATIONS, TRAIN_LR,
+                        TRAIN_POLY_POWER, TRAIN_SEED, TRAIN_WEIGHT_DECAY)
+from ..model.network import PartCLIPSeg, tokenize
+from .batches import Batch, TrainingVocabulary
+from .losses import LossConfig, Losses, partclipseg_losses
+
+RELEASED_TRAINABLE = ("visual_adapter.", "clip.token_embedding.", "clip.positional_embedding", "decoder.")
+FROZEN_ALWAYS = ("non_object_embedding", "clip.visual.positional_embedding")
+LAST = "last.pth"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    iterations: int = TRAIN_ITERATIONS
+    batch_size: int = TRAIN_BATCH
+    lr: float = TRAIN_LR
+    weight_decay: float = TRAIN_WEIGHT_DECAY
+    poly_power: float = TRAIN_POLY_POWER
+    clip_norm: float = TRAIN_CLIP_NORM
+    seed: int = TRAIN_SEED
+    checkpoint_period: int = TRAIN_CHECKPOINT_PERIOD
+    log_period: int = 10
+    flip: bool = True
+    train_towers: bool = False
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1 or self.batch_size < 1:
+            raise ValueError("iterations and batch size must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        values = dict(data)
+        values["loss"] = LossConfig(**values.get("loss", {}))
+        return cls(**values)
+
+
+def init_part_branch(model: PartCLIPSeg) -> None:
+    """Start the part branch from the CLIPSeg head and FiLM (as the release does at train start)."""
+    decoder = model.decoder
+    decoder.part_obj_with_cond_embed.load_state_dict(decoder.transposed_convolution.state_dict())
+    decoder.cond_film_add.load_state_dict(decoder.film_add.state_dict())
+    decoder.cond_film_mul.load_state_dict(decoder.film_mul.state_dict())
+
+
+def part_model_from_clipseg(clipseg: PartCLIPSeg, seed: int = TRAIN_SEED) -> PartCLIPSeg:
+    """A PartCLIPSeg with a CLIPSeg model's weights; adapter, pair MLP/projection and background embedding new."""
+    if clipseg.config.is_part_model:
+        raise ValueError("already a PartCLIPSeg model")
+    torch.manual_seed(seed)
+    model = PartCLIPSeg(type(clipseg.config).from_dict({**clipseg.config.to_dict(), "arch": "partclipseg"}))
+    missing, unexpected = model.load_state_dict(clipseg.state_dict(), strict=False)
+    own = ("visual_adapter.", "non_object_embedding", "decoder.cond_film", "decoder.reduce_cond_embed",
+           "decoder.part_obj")
+    if unexpected or any(not k.startswith(own) for k in missing):
+        raise CheckpointError(f"cannot turn this CLIPSeg model into PartCLIPSeg: missing {missing}, unexpected {unexpected}")
+    model.set_source_positions(clipseg.source_positions)
+    init_part_branch(model)
+    return model
+
+
+def trainable_names(model: PartCLIPSeg, train_towers: bool) -> list[str]:
+    names = []
+    for name, _ in model.named_parameters():
+        if name.startswith(FROZEN_ALWAYS):
+            continue
+        if name.startswith(RELEASED_TRAINABLE) or (train_towers and name.startswith("clip.")):
+            names.append(name)
+    return names
+
+
+def parameter_groups(model: PartCLIPSeg, names: list[str], weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: no weight decay for norm layers and embeddings (detectron2 WEIGHT_DECAY_NORM/EMBED = 0)."""
+    no_decay: set[str] = set()
+    for module_name, module in model.named_modules():
+        if isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.Embedding)) or "norm" in type(module).__name__.lower():
+            no_decay.update(f"{module_name}.{n}" if module_name else n for n, _ in module.named_parameters(recurse=False))
+    no_decay.update({"clip.positional_embedding", "clip.visual.class_embedding"})
+    params = dict(model.named_parameters())
+    decay = [params[n] for n in names if n not in no_decay]
+    plain = [params[n] for n in names if n in no_decay]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+@dataclass
+class TrainResult:
+    iterations: int
+    seconds: float
+    first_loss: float
+    last_loss: float  # mean total loss over the last log period
+    checkpoint: Path
+
+
+class Trainer:
+    """Trains a PartCLIPSeg model on one dataset split; writes ``last.pth`` (and ``log.jsonl``) under ``out``."""
+
+    def __init__(self, model: PartCLIPSeg, dataset: PartDataset, config: TrainConfig, out: str | Path) -> None:
+        if not model.config.is_part_model:
+            raise ValueError("the trainer trains PartCLIPSeg models; convert CLIPSeg with part_model_from_clipseg()")
+        if len(dataset) == 0:
+            raise ValueError(f"{dataset.describe()}: no images to train on")
+        self.model = model
+        self.dataset = dataset
+        self.config = config
+        self.out = Path(out)
+        self.vocabulary = TrainingVocabulary(dataset.classes)
+        self.names = trainable_names(model, config.train_towers)
+        for name, param in model.named_parameters():
+            param.requires_grad_(name in self.names)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(parameter_groups(model, self.names, config.weight_decay), lr=config.lr)
+        power, total = config.poly_power, config.iterations
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda it: max(0.0, 1.0 - it / total) ** power
+        )
+        self.iteration = 0
+        self._tokens = tokenize(list(self.vocabulary.plan.prompts), model.config.context_length)
+
+    @classmethod
+    def resume(cls, out: str | Path, dataset: PartDataset, iterations: int | None = None) -> "Trainer":
+        """Continue the run whose ``last.pth`` is in ``out`` (its saved settings; ``iterations`` may extend it)."""
+        path = Path(out) / LAST
+        state = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+        if not state or "optimizer" not in state or "trainer" not in state:
+            raise CheckpointError(f"{path}: no resumable training checkpoint (written by 'partclipseg train')")
+        config = TrainConfig.from_dict(state["trainer"])
+        if iterations is not None and iterations != config.iterations:
+            config = TrainConfig.from_dict({**config.to_dict(), "iterations": iterations})
+        trainer = cls(load_checkpoint(path), dataset, config, out)
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.scheduler.load_state_dict(state["scheduler"])
+        trainer.iteration = int(state["iteration"])
+        return trainer
+
+    def batch(self, iteration: int) -> Batch:
+        """The batch of ``iteration``: drawn from (seed, iteration) only."""
+        rng = np.random.default_rng([self.config.seed, iteration])
+        size = len(self.dataset)
+        indices = rng.choice(size, self.config.batch_size, replace=size < self.config.batch_size)
+        flips = (rng.random(self.config.batch_size) < 0.5) & self.config.flip
+        samples = [self.dataset[int(i)] for i in indices]
+        return self.vocabulary.batch(samples, flips.tolist(), self.model.config.image_size)
+
+    def step(self, batch: Batch) -> Losses:
+        """One optimisation step."""
+        model, plan = self.model, self.vocabulary.plan
+        query = model.condition(model.encode_text(self._tokens), plan)
+        features = model.encode_image(batch.pixels)
+        last = len(model.decoder.layers) - 1
+        out = model.decode(features, query, need_attentions=self.config.loss.uses_attention, attention_layers=(last,))
+        losses = partclipseg_losses(out, batch.parts, batch.objects, plan, self.config.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.total.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, self.config.clip_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return losses
+
+    def save(self, path: Path | None = None) -> Path:
+        return save_official(
+            self.model, path or self.out / LAST, iteration=self.iteration, optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(), trainer=self.config.to_dict(),
+            classes=[c.name for c in self.vocabulary.plan.queries],
+        )
+
+    def run(self, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+        """Train up to ``config.iterations``, saving every ``checkpoint_period`` and at the end."""
+        from tqdm import tqdm
+
+        torch.manual_seed(self.config.seed + self.iteration)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.model.train()
+        start = time.perf_counter()
+        first = None
+        window: list[float] = []
+        bar = tqdm(total=self.config.iterations, initial=self.iteration, disable=not progress, unit="it",
+                   dynamic_ncols=True)
+        with open(self.out / "log.jsonl", "a") as log:
+            while self.iteration < self.config.iterations:
+                losses = self.step(self.batch(self.iteration))
+                self.iteration += 1
+                values = losses.values()
+                first = values["total"] if first is None else first
+                window.append(values["total"])
+                bar.update(1)
+                bar.set_postfix(loss=f"{values['total']:.4f}")
+                if self.iteration % self.config.log_period == 0 or self.iteration == self.config.iterations:
+                    record = {"iteration": self.iteration, "lr": self.scheduler.get_last_lr()[0],
+                              "seconds": round(time.perf_counter() - start, 2), "loss": float(np.mean(window)),
+                              **{k: round(v, 6) for k, v in values.items()}}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    if on_log:
+                        on_log(record)
+                    if self.iteration < self.config.iterations:
+                        window = []
+                if self.iteration % self.config.checkpoint_period == 0:
+                    self.save()
+        bar.close()
+        self.model.eval()
+        path = self.save()
+        return TrainResult(self.iteration, time.perf_counter() - start, first or 0.0,
+                           float(np.mean(window)) if window else 0.0, path)
+
+
+def export_weights(model: PartCLIPSeg, path: str | Path, half: bool = True, **extra: Any) -> Path:
+    """Weights only (no optimizer), optionally fp16 (the loader casts back to fp32): for shipping a model."""
+    return save_official(model, path, dtype=torch.float16 if half else None, **extra)
