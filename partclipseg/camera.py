@@ -99,3 +99,14 @@ class CameraIntrinsics:
         points = np.asarray(points, dtype=np.float64)
         z = points[:, 2]
         return np.stack([self.fx * points[:, 0] / z + self.cx, self.fy * points[:, 1] / z + self.cy], axis=1)
+
+
+def disparity_to_depth(disparity: np.ndarray, focal_px: float, baseline_m: float, doffs_px: float = 0.0) -> np.ndarray:
+    """Depth (float32 metres, 0 = unknown) of a rectified stereo pair: ``z = f * baseline / (d + doffs)``.
+
+    ``doffs`` is the difference of the two cameras' principal points (``cx_right - cx_left``, Middlebury's
+    ``doffs``); non-finite disparities and ``d + doffs <= 0`` give 0.
+    """
+    d = np.asarray(disparity, dtype=np.float64) + doffs_px
+    ok = np.isfinite(d) & (d > 0)
+    return np.where(ok, focal_px * baseline_m / np.where(ok, d, 1.0), 0.0).astype(np.float32)
