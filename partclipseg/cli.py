@@ -115,11 +115,13 @@ def add_segment_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """One sub-command per job; each module that owns a job registers its own parser."""
-    from . import bench
+    from . import bench, evaluate
+    from .data import synth
+    from .train import command as train
 
     parser = argparse.ArgumentParser(prog="partclipseg", description="Open-vocabulary part segmentation (PartCLIPSeg).")
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (add_segment_parser, bench.add_parser):
+    for register in (add_segment_parser, bench.add_parser, train.add_parser, evaluate.add_parser, synth.add_parser):
         register(sub)
     return parser
 

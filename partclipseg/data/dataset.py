@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..camera import CameraIntrinsics
 from .classes import ClassSet
 
 UNLABELLED = -1  # label-map value for "no part" (part maps) and "background / no object" (object maps)
@@ -29,7 +30,7 @@ class PartSample:
     parts: np.ndarray  # (H, W) int32
     objects: np.ndarray  # (H, W) int32
     depth: np.ndarray | None = None  # (H, W) float32 metres, 0 = no measurement
-    intrinsics: "CameraIntrinsics | None" = None  # noqa: F821  (set by layouts that have cameras)
+    intrinsics: CameraIntrinsics | None = None  # where the layout has cameras
 
     def records(self) -> list[int]:
         """Object ids evaluated in this image: one record per object class that has labelled part pixels

@@ -16,11 +16,13 @@ Any query form the parser accepts works in classes.txt ("pot's handle", "pot han
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..camera import CameraIntrinsics
 from ..queries import QueryError, parse_query
 from .classes import ClassSet
 from .dataset import UNLABELLED, DatasetError, PartDataset, PartSample, list_images, read_image, read_label_map, relabel
@@ -122,12 +124,13 @@ class FolderDataset(PartDataset):
         return PartSample(stem, image, parts, objects, depth, self._camera(folder / "camera" / f"{stem}.json"))
 
     @staticmethod
-    def _camera(path: Path) -> dict | None:
+    def _camera(path: Path) -> CameraIntrinsics | None:
         if not path.is_file():
             return None
         try:
             values = json.loads(path.read_text())
-            return {key: float(values[key]) for key in ("fx", "fy", "cx", "cy", "width", "height")}
+            return CameraIntrinsics(*(float(values[k]) for k in ("fx", "fy", "cx", "cy")),
+                                    width=int(values["width"]), height=int(values["height"]))
         except (ValueError, KeyError, TypeError) as err:
             raise DatasetError(f"{path}: camera file needs numbers fx, fy, cx, cy, width, height ({err})") from err
 
@@ -146,4 +149,4 @@ def write_sample(root: Path, split: str, sample: PartSample, jpeg_quality: int =
         millimetres = np.clip(np.round(sample.depth * DEPTH_SCALE), 0, 65535).astype(np.uint16)
         cv2.imwrite(str(folder / "depth" / f"{sample.name}.png"), millimetres)
     if sample.intrinsics is not None:
-        (folder / "camera" / f"{sample.name}.json").write_text(json.dumps(sample.intrinsics) + "\n")
+        (folder / "camera" / f"{sample.name}.json").write_text(json.dumps(asdict(sample.intrinsics)) + "\n")

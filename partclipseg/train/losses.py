@@ -63,7 +63,7 @@ class Losses:
     enhancement: torch.Tensor
 
     def values(self) -> dict[str, float]:
-        return {f.name: float(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: float(getattr(self, f.name).detach()) for f in fields(self)}
 
 
 def _bce(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:

@@ -127,12 +127,17 @@ class TrainResult:
 class Trainer:
     """Trains a PartCLIPSeg model on one dataset split; writes ``last.pth`` (and ``log.jsonl``) under ``out``."""
 
-    def __init__(self, model: PartCLIPSeg, dataset: PartDataset, config: TrainConfig, out: str | Path) -> None:
+    def __init__(
+        self, model: PartCLIPSeg, dataset: PartDataset, config: TrainConfig, out: str | Path, device: str = "cpu"
+    ) -> None:
         if not model.config.is_part_model:
             raise ValueError("the trainer trains PartCLIPSeg models; convert CLIPSeg with part_model_from_clipseg()")
         if len(dataset) == 0:
             raise ValueError(f"{dataset.describe()}: no images to train on")
-        self.model = model
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
         self.dataset = dataset
         self.config = config
         self.out = Path(out)
@@ -147,10 +152,12 @@ class Trainer:
             self.optimizer, lambda it: max(0.0, 1.0 - it / total) ** power
         )
         self.iteration = 0
-        self._tokens = tokenize(list(self.vocabulary.plan.prompts), model.config.context_length)
+        self._tokens = tokenize(list(self.vocabulary.plan.prompts), model.config.context_length).to(self.device)
 
     @classmethod
-    def resume(cls, out: str | Path, dataset: PartDataset, iterations: int | None = None) -> "Trainer":
+    def resume(
+        cls, out: str | Path, dataset: PartDataset, iterations: int | None = None, device: str = "cpu"
+    ) -> "Trainer":
         """Continue the run whose ``last.pth`` is in ``out`` (its saved settings; ``iterations`` may extend it)."""
         path = Path(out) / LAST
         state = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
@@ -159,7 +166,7 @@ class Trainer:
         config = TrainConfig.from_dict(state["trainer"])
         if iterations is not None and iterations != config.iterations:
             config = TrainConfig.from_dict({**config.to_dict(), "iterations": iterations})
-        trainer = cls(load_checkpoint(path), dataset, config, out)
+        trainer = cls(load_checkpoint(path), dataset, config, out, device)
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.scheduler.load_state_dict(state["scheduler"])
         trainer.iteration = int(state["iteration"])
@@ -178,10 +185,11 @@ class Trainer:
         """One optimisation step."""
         model, plan = self.model, self.vocabulary.plan
         query = model.condition(model.encode_text(self._tokens), plan)
-        features = model.encode_image(batch.pixels)
+        features = model.encode_image(batch.pixels.to(self.device))
         last = len(model.decoder.layers) - 1
         out = model.decode(features, query, need_attentions=self.config.loss.uses_attention, attention_layers=(last,))
-        losses = partclipseg_losses(out, batch.parts, batch.objects, plan, self.config.loss)
+        parts, objects = batch.parts.to(self.device), batch.objects.to(self.device)
+        losses = partclipseg_losses(out, parts, objects, plan, self.config.loss)
         self.optimizer.zero_grad(set_to_none=True)
         losses.total.backward()
         torch.nn.utils.clip_grad_norm_(self.params, self.config.clip_norm)

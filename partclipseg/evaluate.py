@@ -1,0 +1,208 @@
+"""``partclipseg eval``: the benchmark protocols of the paper, exactly as the reference evaluator counts (§6).
+
+One record per (image, object class with labelled parts); the model sees the whole image, and only the record's
+labelled part pixels are scored. Predictions are the class of each pixel from :class:`~partclipseg.segmenter.Segmenter`
+with the dataset's classes as queries (on any backend):
+
+* **Pred-All** -- nothing is given: every pixel takes the predicted object's best part, or background. A part pixel
+  predicted as background is a false negative of its class; background false positives are never counted.
+* **Oracle-Obj** -- the record's object is given: its parts compete, there is no background.
+
+Confusion matrix (N+1)x(N+1) over the dataset (rows = prediction, columns = ground truth, index N = background).
+Per class: IoU = TP / (GT + predicted - TP). Means as the official code takes them: the IoUs of classes with
+ground truth, divided by the number of classes with ground truth or predictions (so a predicted-but-absent class
+counts as 0, and in Pred-All the background counts as a 0 whenever part pixels were predicted as background);
+mIoU-seen / mIoU-unseen over the seen / unseen classes, h-IoU = 2 s u / (s + u). Values in percent.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .data import LAYOUTS, PartDataset, open_dataset
+from .data.dataset import UNLABELLED
+from .defaults import MODES
+from .segmenter import Segmenter
+
+PROTOCOL_NAMES = {"pred-all": "Pred-All", "oracle": "Oracle-Obj"}
+
+
+class Confusion:
+    """Counts (prediction, ground truth) over labelled part pixels; prediction ``n`` = background."""
+
+    def __init__(self, n_classes: int) -> None:
+        self.n = n_classes
+        self.matrix = np.zeros((n_classes + 1, n_classes + 1), dtype=np.int64)
+
+    def add(self, prediction: np.ndarray, truth: np.ndarray) -> None:
+        """``prediction`` in 0..n (n = background), ``truth`` in 0..n-1 or -1 (not scored)."""
+        scored = truth >= 0
+        size = (self.n + 1) ** 2
+        counts = np.bincount((self.n + 1) * prediction[scored].astype(np.int64) + truth[scored], minlength=size)
+        self.matrix += counts.reshape(self.n + 1, self.n + 1)
+
+
+@dataclass
+class ProtocolScores:
+    protocol: str
+    miou: float | None
+    miou_seen: float | None
+    miou_unseen: float | None
+    h_iou: float | None
+    iou: list[float | None]  # per class (None: no ground truth)
+    confusion: np.ndarray = field(repr=False)
+
+
+def _mean(iou: np.ndarray, has_truth: np.ndarray, counted: np.ndarray) -> float | None:
+    denominator = int(counted.sum())
+    return float(iou[has_truth].sum() / denominator * 100) if denominator else None
+
+
+def scores(confusion: Confusion, seen: Sequence[bool], protocol: str) -> ProtocolScores:
+    """mIoU, mIoU-seen/unseen, h-IoU and per-class IoU of a confusion matrix (reference §6)."""
+    m, n = confusion.matrix, confusion.n
+    tp = np.diag(m)[:n].astype(np.float64)
+    truth = m[:, :n].sum(axis=0).astype(np.float64)  # includes parts predicted as background
+    predicted = m[:n, :n].sum(axis=1).astype(np.float64)
+    has_truth = truth > 0
+    counted = (truth + predicted) > 0
+    iou = np.zeros(n)
+    iou[has_truth] = tp[has_truth] / (truth + predicted - tp)[has_truth]
+    seen_mask = np.asarray(seen, dtype=bool)
+    background_predicted = int(m[n, :n].sum() > 0)
+    overall_denominator = int(counted.sum()) + (background_predicted if protocol == "pred-all" else 0)
+    miou = float(iou[has_truth].sum() / overall_denominator * 100) if overall_denominator else None
+    s = _mean(iou[seen_mask], has_truth[seen_mask], counted[seen_mask])
+    u = _mean(iou[~seen_mask], has_truth[~seen_mask], counted[~seen_mask])
+    h = (2 * s * u / (s + u) if s + u > 0 else 0.0) if s is not None and u is not None else None
+    per_class = [float(v * 100) if t else None for v, t in zip(iou, has_truth)]
+    return ProtocolScores(protocol, miou, s, u, h, per_class, m.copy())
+
+
+def _prediction(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Segmenter labels (0 = none, i + 1 = query i) -> class ids with background = n."""
+    return np.where(labels == 0, n_classes, labels.astype(np.int64) - 1)
+
+
+@dataclass
+class EvalReport:
+    dataset: str
+    classes: list[str]
+    seen: list[bool]
+    images: int
+    records: int
+    seconds: float
+    results: dict[str, ProtocolScores]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 2)
+
+        return {
+            "dataset": self.dataset, "images": self.images, "records": self.records,
+            "seconds": round(self.seconds, 1), **self.meta,
+            "protocols": {
+                name: {"mIoU": r(s.miou), "mIoU-seen": r(s.miou_seen), "mIoU-unseen": r(s.miou_unseen),
+                       "h-IoU": r(s.h_iou),
+                       "IoU": {c: r(v) for c, v in zip(self.classes, s.iou)}}
+                for name, s in self.results.items()
+            },
+        }
+
+    def table(self) -> str:
+        def f(v: float | None) -> str:
+            return "-" if v is None else f"{v:6.2f}"
+
+        names = list(self.results)
+        width = max(len(c) for c in self.classes) + 2
+        head = f"{'class':<{width}} {'split':<7}" + "".join(f" {PROTOCOL_NAMES[n]:>10}" for n in names)
+        lines = [head, "-" * len(head)]
+        for i, c in enumerate(self.classes):
+            cells = "".join(f" {f(self.results[n].iou[i]):>10}" for n in names)
+            lines.append(f"{c:<{width}} {'seen' if self.seen[i] else 'unseen':<7}{cells}")
+        lines.append("-" * len(head))
+        for label, key in (("mIoU", "miou"), ("mIoU-seen", "miou_seen"), ("mIoU-unseen", "miou_unseen"),
+                           ("h-IoU", "h_iou")):
+            cells = "".join(f" {f(getattr(self.results[n], key)):>10}" for n in names)
+            lines.append(f"{label:<{width}} {'':<7}{cells}")
+        lines.append(f"{self.dataset}: {self.images} images, {self.records} records, {self.seconds:.0f} s")
+        return "\n".join(lines)
+
+
+def evaluate(
+    segmenter: Segmenter, dataset: PartDataset, protocols: Sequence[str] = MODES, limit: int | None = None,
+    progress: bool = False,
+) -> EvalReport:
+    """Run the protocols over (the first ``limit`` images of) ``dataset``."""
+    from tqdm import tqdm
+
+    unknown = [p for p in protocols if p not in MODES]
+    if unknown or not protocols:
+        raise ValueError(f"protocols must be among {MODES}, got {list(protocols)}")
+    classes = dataset.classes
+    n = len(classes.classes)
+    segmenter.max_queries = max(segmenter.max_queries, n)
+    segmenter.set_queries(list(classes.classes))
+    confusions = {p: Confusion(n) for p in protocols}
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    images = records = 0
+    start = time.perf_counter()
+    for i in tqdm(range(count), disable=not progress, unit="img", desc="eval"):
+        sample = dataset[i]
+        objects = sample.records()
+        if not objects:
+            continue
+        images += 1
+        records += len(objects)
+        encoding = segmenter.encode_image(sample.image)
+        truths = [np.where((sample.objects == o) & (sample.parts != UNLABELLED), sample.parts, -1) for o in objects]
+        if "pred-all" in confusions:
+            prediction = _prediction(segmenter.decode(encoding, mode="pred-all").labels, n)
+            for truth in truths:
+                confusions["pred-all"].add(prediction, truth)
+        if "oracle" in confusions:
+            for o, truth in zip(objects, truths):
+                labels = segmenter.decode(encoding, mode="oracle", objects=[classes.objects[o]]).labels
+                confusions["oracle"].add(_prediction(labels, n), truth)
+    seen = [classes.is_seen(i) for i in range(n)]
+    return EvalReport(
+        dataset=dataset.describe(), classes=classes.names, seen=seen, images=images, records=records,
+        seconds=time.perf_counter() - start, results={p: scores(c, seen, p) for p, c in confusions.items()},
+    )
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .cli import build_segmenter
+
+    dataset = open_dataset(args.data, args.split, args.layout)
+    segmenter, description = build_segmenter(args)
+    report = evaluate(segmenter, dataset, args.protocol, args.limit, progress=not args.quiet)
+    report.meta = {"weights": description, "backend": segmenter.backend.describe()}
+    print(report.table())
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        print(f"-> {args.json}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from .cli import add_model_arguments
+
+    p = sub.add_parser("eval", help="mIoU seen/unseen and h-IoU (Pred-All, Oracle-Obj) on a part dataset")
+    p.add_argument("data", help="dataset folder (folder format, OV-PARTS Pascal-Part-116 or ADE20K-Part-234)")
+    p.add_argument("--split", default="val", help="split to evaluate (default val; ADE20K-Part-234 'test' = OV-PARTS test set)")
+    p.add_argument("--layout", default="auto", choices=LAYOUTS)
+    p.add_argument("--protocol", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_arguments(p)
+    p.set_defaults(func=cmd_eval)

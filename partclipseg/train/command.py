@@ -1,0 +1,118 @@
+"""``partclipseg train``: train or fine-tune PartCLIPSeg on a part dataset (see docs/training.md)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import CheckpointError, load_checkpoint
+from ..data import LAYOUTS, open_dataset
+from ..defaults import (SEPARATION_MODES, TRAIN_BATCH, TRAIN_CHECKPOINT_PERIOD, TRAIN_ITERATIONS, TRAIN_LR,
+                        TRAIN_SEED, TRAIN_WEIGHT_DECAY)
+from ..model import ModelConfig, PartCLIPSeg, tiny_config
+from .losses import LossConfig
+from .trainer import LAST, TrainConfig, Trainer, export_weights, init_part_branch, part_model_from_clipseg
+
+RANDOM_INITS = ("tiny", "full")
+
+
+def _size_overrides(items: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not value.isdigit():
+            raise ValueError(f"--size takes field=integer (e.g. vision_width=96), got {item!r}")
+        out[key] = int(value)
+    return out
+
+
+def starting_model(args: argparse.Namespace) -> PartCLIPSeg:
+    """The model a new run starts from: a checkpoint (PartCLIPSeg: fine-tune; CLIPSeg: converted, part branch
+    copied from its head) or random weights of a named size (part branch copied from the random head)."""
+    if bool(args.init) == bool(args.random_init):
+        raise CheckpointError("give the starting weights: --init CHECKPOINT, or --random-init tiny|full to train "
+                              "from scratch (or --resume to continue a run)")
+    if args.init:
+        model = load_checkpoint(args.init, trust=args.trust_checkpoint)
+        return model if model.config.is_part_model else part_model_from_clipseg(model, args.seed)
+    overrides = _size_overrides(args.size or [])
+    try:
+        config = tiny_config(**overrides) if args.random_init == "tiny" else ModelConfig(**overrides)
+    except TypeError as err:
+        raise ValueError(f"--size: {err}") from err
+    torch.manual_seed(args.seed)
+    model = PartCLIPSeg(config)
+    init_part_branch(model)
+    return model
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = open_dataset(args.data, args.split, args.layout)
+    out = Path(args.out)
+    if args.resume:
+        trainer = Trainer.resume(out, dataset, args.iterations, device=args.device)
+        print(f"resuming {out / LAST} at iteration {trainer.iteration} of {trainer.config.iterations}")
+    else:
+        if (out / LAST).exists():
+            raise ValueError(f"{out / LAST} exists: pass --resume to continue that run, or choose another --out")
+        loss = LossConfig(separation=args.separation,
+                          **({"separation_weight": 0.0, "enhancement_weight": 0.0} if args.no_attention_losses else {}))
+        config = TrainConfig(
+            iterations=args.iterations or TRAIN_ITERATIONS, batch_size=args.batch_size, lr=args.lr,
+            weight_decay=args.weight_decay, seed=args.seed, checkpoint_period=args.checkpoint_period,
+            flip=not args.no_flip, train_towers=args.train_towers, loss=loss,
+        )
+        trainer = Trainer(starting_model(args), dataset, config, out, device=args.device)
+    print(f"training on {dataset.describe()}: {len(trainer.vocabulary.plan.queries)} classes, "
+          f"{sum(p.numel() for p in trainer.params) / 1e6:.2f} M trainable parameters -> {out}")
+    result = trainer.run(progress=not args.quiet)
+    print(f"{result.iterations} iterations in {result.seconds / 60:.1f} min: loss {result.first_loss:.4f} -> "
+          f"{result.last_loss:.4f}; checkpoint {result.checkpoint}")
+    if args.export:
+        path = export_weights(trainer.model, args.export, half=not args.export_fp32, iteration=result.iterations,
+                              classes=[q.name for q in trainer.vocabulary.plan.queries])
+        print(f"weights -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    (out / "summary.json").write_text(json.dumps({
+        "iterations": result.iterations, "minutes": round(result.seconds / 60, 2), "first_loss": result.first_loss,
+        "last_loss": result.last_loss, "dataset": dataset.describe(), "config": trainer.config.to_dict(),
+    }, indent=2) + "\n")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train / fine-tune PartCLIPSeg on a part dataset (official-layout checkpoints)")
+    p.add_argument("data", help="dataset folder (folder format, OV-PARTS Pascal-Part-116 or ADE20K-Part-234)")
+    p.add_argument("--out", required=True, help="run folder: last.pth (resumable), log.jsonl, summary.json")
+    p.add_argument("--split", default="train")
+    p.add_argument("--layout", default="auto", choices=LAYOUTS)
+    start = p.add_argument_group("starting weights (one of)")
+    start.add_argument("--init", help="PartCLIPSeg checkpoint to fine-tune, or CLIPSeg weights to start from")
+    start.add_argument("--random-init", choices=RANDOM_INITS, help="train from scratch at this size")
+    start.add_argument("--resume", action="store_true", help="continue the run in --out (its saved settings)")
+    start.add_argument("--size", nargs="+", metavar="FIELD=N",
+                       help="with --random-init: model size overrides, e.g. vision_width=96 decoder_mlp=256")
+    start.add_argument("--trust-checkpoint", action="store_true", help="allow full unpickling of --init")
+    opt = p.add_argument_group("optimisation (defaults: the released configs)")
+    opt.add_argument("--iterations", type=int, help=f"total iterations (default {TRAIN_ITERATIONS})")
+    opt.add_argument("--batch-size", type=int, default=TRAIN_BATCH)
+    opt.add_argument("--lr", type=float, default=TRAIN_LR)
+    opt.add_argument("--weight-decay", type=float, default=TRAIN_WEIGHT_DECAY)
+    opt.add_argument("--seed", type=int, default=TRAIN_SEED)
+    opt.add_argument("--checkpoint-period", type=int, default=TRAIN_CHECKPOINT_PERIOD)
+    opt.add_argument("--separation", choices=SEPARATION_MODES, default="released",
+                     help="L_sep as released (no gradient) or the differentiable surrogate")
+    opt.add_argument("--no-attention-losses", action="store_true", help="drop L_sep and L_enh (faster)")
+    opt.add_argument("--train-towers", action="store_true",
+                     help="also train the CLIP vision/text towers (not in the release; needed from scratch)")
+    opt.add_argument("--no-flip", action="store_true", help="no horizontal flips")
+    run = p.add_argument_group("run")
+    run.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    run.add_argument("--threads", type=int, help="torch CPU threads")
+    run.add_argument("--export", help="after training, write the weights alone (official layout) here")
+    run.add_argument("--export-fp32", action="store_true", help="export fp32 instead of fp16")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
