@@ -148,7 +148,8 @@ def evaluate(
         raise ValueError(f"protocols must be among {MODES}, got {list(protocols)}")
     classes = dataset.classes
     n = len(classes.classes)
-    segmenter.max_queries = max(segmenter.max_queries, n)
+    if segmenter.max_queries < n:
+        raise ValueError(f"the dataset has {n} classes; build the Segmenter with max_queries={n} to score them all")
     segmenter.set_queries(list(classes.classes))
     confusions = {p: Confusion(n) for p in protocols}
     count = len(dataset) if limit is None else min(limit, len(dataset))
@@ -182,7 +183,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .cli import build_segmenter
 
     dataset = open_dataset(args.data, args.split, args.layout)
-    segmenter, description = build_segmenter(args)
+    segmenter, description = build_segmenter(args, max_queries=len(dataset.classes.classes))
     report = evaluate(segmenter, dataset, args.protocol, args.limit, progress=not args.quiet)
     report.meta = {"weights": description, "backend": segmenter.backend.describe()}
     print(report.table())

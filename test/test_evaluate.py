@@ -53,7 +53,9 @@ def tiny_synthetic(tmp_path_factory):
 
 def test_evaluate_counts_every_labelled_part_pixel_once_per_protocol(tiny_model, tiny_synthetic):
     dataset = open_dataset(tiny_synthetic, "val")
-    report = evaluate(Segmenter(tiny_model), dataset)
+    with pytest.raises(ValueError, match="max_queries=21"):
+        evaluate(Segmenter(tiny_model), dataset)  # 21 classes, the serving default allows 16
+    report = evaluate(Segmenter(tiny_model, max_queries=21), dataset)
     labelled = sum(int(((s.parts >= 0) & (s.objects >= 0)).sum()) for s in (dataset[i] for i in range(len(dataset))))
     assert report.records == sum(len(dataset[i].records()) for i in range(len(dataset))) > 0
     for protocol in ("pred-all", "oracle"):

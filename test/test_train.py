@@ -11,8 +11,10 @@ from partclipseg.data.synth import SceneConfig, generate
 from partclipseg.evaluate import evaluate
 from partclipseg.segmenter import Segmenter
 from partclipseg.train.losses import LossConfig
-from partclipseg.train.trainer import (TrainConfig, Trainer, export_weights, init_part_branch, parameter_groups,
-                                       part_model_from_clipseg, trainable_names)
+from partclipseg.model.network import tokenize
+from partclipseg.train.trainer import (TrainConfig, Trainer, export_weights, init_part_branch,
+                                       match_background_scale, parameter_groups, part_model_from_clipseg,
+                                       trainable_names)
 
 OBJECTS = ["pot", "pan", "knife"]  # 7 classes: a small vocabulary keeps the run short
 
@@ -26,19 +28,22 @@ def kitchen(tmp_path_factory):
 
 
 def test_trainable_set_is_the_released_one(tiny_model):
-    names = trainable_names(tiny_model, train_towers=False)
+    names = trainable_names(tiny_model)
     assert all(n.startswith(("visual_adapter.", "clip.token_embedding.", "clip.positional_embedding", "decoder."))
                for n in names)
     expected = {n for n, _ in tiny_model.named_parameters() if n.startswith(("visual_adapter.", "decoder."))}
     assert expected | {"clip.token_embedding.weight", "clip.positional_embedding"} == set(names)
     assert "non_object_embedding" not in names and not any(n.startswith("clip.visual.") for n in names)
-    towers = trainable_names(tiny_model, train_towers=True)
+    vision = trainable_names(tiny_model, "vision")
+    assert "clip.visual.conv1.weight" in vision and "clip.transformer.resblocks.0.attn.in_proj_weight" not in vision
+    assert set(names) < set(vision)
+    towers = trainable_names(tiny_model, "all")
     assert "clip.visual.conv1.weight" in towers and "clip.transformer.resblocks.0.attn.in_proj_weight" in towers
     assert "clip.visual.positional_embedding" not in towers and "non_object_embedding" not in towers
 
 
 def test_no_weight_decay_for_norms_and_embeddings(tiny_model):
-    names = trainable_names(tiny_model, train_towers=True)
+    names = trainable_names(tiny_model, "all")
     decay, plain = parameter_groups(tiny_model, names, 1e-4)
     params = dict(tiny_model.named_parameters())
     plain_ids = {id(p) for p in plain["params"]}
@@ -65,6 +70,16 @@ def test_part_branch_starts_as_a_copy_of_the_clipseg_head():
     assert torch.equal(converted.decoder.film_mul.weight, clipseg.decoder.film_mul.weight)
     assert torch.equal(converted.clip.visual.positional_embedding, clipseg.clip.visual.positional_embedding)
     assert torch.equal(converted.decoder.part_obj_with_cond_embed[0].weight, clipseg.decoder.transposed_convolution[0].weight)
+
+
+def test_from_scratch_background_embedding_matches_the_text_features():
+    model = make_tiny(seed=5)
+    prompts = ["handle", "pot", "knife"]
+    assert model.non_object_embedding.detach().norm() < 2  # the released N(0, 512^-0.5) draw
+    match_background_scale(model, prompts)
+    with torch.no_grad():
+        norms = model.encode_text(tokenize(prompts, model.config.context_length)).norm(dim=-1)
+    assert float(model.non_object_embedding.detach().norm()) == pytest.approx(float(norms.mean()), rel=1e-5)
 
 
 def _config(iterations: int, **kw) -> TrainConfig:
@@ -121,7 +136,7 @@ def _chance_oracle_miou(dataset) -> float:
 
 
 def test_short_training_lowers_the_loss_and_beats_chance_on_held_out_images(tmp_path, kitchen):
-    config = TrainConfig(iterations=60, batch_size=2, lr=3e-3, train_towers=True, checkpoint_period=1000,
+    config = TrainConfig(iterations=60, batch_size=2, lr=3e-3, towers="all", checkpoint_period=1000,
                          log_period=10, seed=1, loss=LossConfig(separation="soft"))
     trainer = Trainer(make_tiny(seed=1), open_dataset(kitchen, "train"), config, tmp_path)
     records = []

@@ -4,16 +4,19 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..data import LAYOUTS, open_dataset
-from ..defaults import (SEPARATION_MODES, TRAIN_BATCH, TRAIN_CHECKPOINT_PERIOD, TRAIN_ITERATIONS, TRAIN_LR,
-                        TRAIN_SEED, TRAIN_WEIGHT_DECAY)
+from ..defaults import (LOSS_BACKGROUND_WEIGHT, SEPARATION_MODES, TRAIN_BATCH, TRAIN_CHECKPOINT_PERIOD, TRAIN_CLIP_NORM, TRAIN_ITERATIONS,
+                        TRAIN_LR, TRAIN_SEED, TRAIN_WEIGHT_DECAY)
 from ..model import ModelConfig, PartCLIPSeg, tiny_config
 from .losses import LossConfig
-from .trainer import LAST, TrainConfig, Trainer, export_weights, init_part_branch, part_model_from_clipseg
+from .batches import TrainingVocabulary
+from .trainer import (LAST, TOWERS, TrainConfig, Trainer, export_weights, init_part_branch, match_background_scale,
+                      part_model_from_clipseg)
 
 RANDOM_INITS = ("tiny", "full")
 
@@ -28,9 +31,10 @@ def _size_overrides(items: list[str]) -> dict[str, int]:
     return out
 
 
-def starting_model(args: argparse.Namespace) -> PartCLIPSeg:
+def starting_model(args: argparse.Namespace, prompts: Sequence[str]) -> PartCLIPSeg:
     """The model a new run starts from: a checkpoint (PartCLIPSeg: fine-tune; CLIPSeg: converted, part branch
-    copied from its head) or random weights of a named size (part branch copied from the random head)."""
+    copied from its head) or random weights of a named size (part branch copied from the random head, background
+    embedding scaled to the ``prompts``' text features)."""
     if bool(args.init) == bool(args.random_init):
         raise CheckpointError("give the starting weights: --init CHECKPOINT, or --random-init tiny|full to train "
                               "from scratch (or --resume to continue a run)")
@@ -45,6 +49,7 @@ def starting_model(args: argparse.Namespace) -> PartCLIPSeg:
     torch.manual_seed(args.seed)
     model = PartCLIPSeg(config)
     init_part_branch(model)
+    match_background_scale(model, prompts)
     return model
 
 
@@ -59,14 +64,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if (out / LAST).exists():
             raise ValueError(f"{out / LAST} exists: pass --resume to continue that run, or choose another --out")
-        loss = LossConfig(separation=args.separation,
+        loss = LossConfig(separation=args.separation, background_weight=args.background_weight,
                           **({"separation_weight": 0.0, "enhancement_weight": 0.0} if args.no_attention_losses else {}))
         config = TrainConfig(
             iterations=args.iterations or TRAIN_ITERATIONS, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, seed=args.seed, checkpoint_period=args.checkpoint_period,
-            flip=not args.no_flip, train_towers=args.train_towers, loss=loss,
+            flip=not args.no_flip, towers=args.train_towers, clip_norm=args.clip_norm, loss=loss,
         )
-        trainer = Trainer(starting_model(args), dataset, config, out, device=args.device)
+        prompts = TrainingVocabulary(dataset.classes).plan.prompts
+        trainer = Trainer(starting_model(args, prompts), dataset, config, out, device=args.device)
     print(f"training on {dataset.describe()}: {len(trainer.vocabulary.plan.queries)} classes, "
           f"{sum(p.numel() for p in trainer.params) / 1e6:.2f} M trainable parameters -> {out}")
     result = trainer.run(progress=not args.quiet)
@@ -106,8 +112,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--separation", choices=SEPARATION_MODES, default="released",
                      help="L_sep as released (no gradient) or the differentiable surrogate")
     opt.add_argument("--no-attention-losses", action="store_true", help="drop L_sep and L_enh (faster)")
-    opt.add_argument("--train-towers", action="store_true",
-                     help="also train the CLIP vision/text towers (not in the release; needed from scratch)")
+    opt.add_argument("--background-weight", type=float, default=LOSS_BACKGROUND_WEIGHT,
+                     help="BCE weight of the background channels (the release: 0.05)")
+    opt.add_argument("--clip-norm", type=float, default=TRAIN_CLIP_NORM,
+                     help="full-model gradient-norm clipping (the release: 0.01)")
+    opt.add_argument("--train-towers", choices=TOWERS, default="none",
+                     help="also train the CLIP vision tower, or both towers (not in the release; needed from scratch)")
     opt.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     run = p.add_argument_group("run")
     run.add_argument("--device", default="cpu", help="cpu or cuda[:N]")

@@ -6,9 +6,10 @@ AdamW (lr 1e-4, weight decay 1e-4, none for norm layers and embeddings), poly sc
 full-model gradient-norm clipping at 0.01, seed 12345678. A fresh PartCLIPSeg starts its part branch as a copy of
 the CLIPSeg head and FiLM layers.
 
-``train_towers=True`` also trains the CLIP vision and text towers (except the vision positional table, which
-the official format stores at 224 resolution). This departs from the release, which fine-tunes a pretrained CLIP:
-a model trained from scratch (no CLIP weights here) needs its towers trained to see anything at all.
+``towers="vision"`` also trains the CLIP vision tower, ``towers="all"`` the text tower too (never the vision
+positional table, which the official format stores at 224 resolution). This departs from the release, which
+fine-tunes a pretrained CLIP: a model trained from scratch (no CLIP weights here) needs its vision tower trained
+to see anything at all.
 
 Checkpoints are official-layout files (``save_official``) with ``optimizer``, ``scheduler``, ``iteration`` and
 ``trainer`` entries beside ``model``: they resume here and load wherever the released weights load. Batches are
@@ -20,7 +21,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from .losses import LossConfig, Losses, partclipseg_losses
 RELEASED_TRAINABLE = ("visual_adapter.", "clip.token_embedding.", "clip.positional_embedding", "decoder.")
 FROZEN_ALWAYS = ("non_object_embedding", "clip.visual.positional_embedding")
 LAST = "last.pth"
+TOWERS = ("none", "vision", "all")
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,14 @@ class TrainConfig:
     checkpoint_period: int = TRAIN_CHECKPOINT_PERIOD
     log_period: int = 10
     flip: bool = True
-    train_towers: bool = False
+    towers: str = "none"  # also train these CLIP towers: "none" (as released), "vision" or "all"
     loss: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError("iterations and batch size must be at least 1")
+        if self.towers not in TOWERS:
+            raise ValueError(f"towers must be one of {TOWERS}, got {self.towers!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +80,16 @@ def init_part_branch(model: PartCLIPSeg) -> None:
     decoder.cond_film_mul.load_state_dict(decoder.film_mul.state_dict())
 
 
+@torch.no_grad()
+def match_background_scale(model: PartCLIPSeg, prompts: Sequence[str]) -> None:
+    """From scratch only: give the (frozen) background embedding the mean norm of the prompts' text features.
+
+    The released draw N(0, 512^-0.5) suits CLIP's features; next to a random tiny text tower's (about 20x
+    larger) it leaves the background row almost unconditioned, and it barely learns."""
+    features = model.encode_text(tokenize(list(prompts), model.config.context_length))
+    model.non_object_embedding.mul_(features.norm(dim=-1).mean() / model.non_object_embedding.norm())
+
+
 def part_model_from_clipseg(clipseg: PartCLIPSeg, seed: int = TRAIN_SEED) -> PartCLIPSeg:
     """A PartCLIPSeg with a CLIPSeg model's weights; adapter, pair MLP/projection and background embedding new."""
     if clipseg.config.is_part_model:
@@ -92,14 +106,11 @@ def part_model_from_clipseg(clipseg: PartCLIPSeg, seed: int = TRAIN_SEED) -> Par
     return model
 
 
-def trainable_names(model: PartCLIPSeg, train_towers: bool) -> list[str]:
-    names = []
-    for name, _ in model.named_parameters():
-        if name.startswith(FROZEN_ALWAYS):
-            continue
-        if name.startswith(RELEASED_TRAINABLE) or (train_towers and name.startswith("clip.")):
-            names.append(name)
-    return names
+def trainable_names(model: PartCLIPSeg, towers: str = "none") -> list[str]:
+    """Names of the parameters trained: the released set, plus the vision tower or every CLIP weight."""
+    extra = {"none": (), "vision": ("clip.visual.",), "all": ("clip.",)}[towers]
+    return [name for name, _ in model.named_parameters()
+            if not name.startswith(FROZEN_ALWAYS) and name.startswith(RELEASED_TRAINABLE + extra)]
 
 
 def parameter_groups(model: PartCLIPSeg, names: list[str], weight_decay: float) -> list[dict[str, Any]]:
@@ -142,7 +153,7 @@ class Trainer:
         self.config = config
         self.out = Path(out)
         self.vocabulary = TrainingVocabulary(dataset.classes)
-        self.names = trainable_names(model, config.train_towers)
+        self.names = trainable_names(model, config.towers)
         for name, param in model.named_parameters():
             param.requires_grad_(name in self.names)
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -208,7 +219,6 @@ class Trainer:
         """Train up to ``config.iterations``, saving every ``checkpoint_period`` and at the end."""
         from tqdm import tqdm
 
-        torch.manual_seed(self.config.seed + self.iteration)
         self.out.mkdir(parents=True, exist_ok=True)
         self.model.train()
         start = time.perf_counter()
