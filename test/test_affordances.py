@@ -61,6 +61,7 @@ def test_queries_compare_by_part_and_object_only():
         ("grasp:knife/handle", "characters"),
         ("grasp:kn<ife", "characters"),
         (":knife", "unknown affordance ''"),
+        ("grasp:" + "k" * 80, "limit"),
     ],
 )
 def test_bad_requests(text, reason):
