@@ -23,7 +23,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["partclipseg", "partclipseg.*", "partclipseg_ros", "partclipseg_ros.*"]),
-    package_data={"partclipseg": ["weights/*.pth"]},
+    package_data={"partclipseg": ["weights/*.pth", "affordances.yaml"]},
     install_requires=requirements,
     extras_require={
         "export": ["onnx==1.23.2", "onnxruntime==1.32.0", "onnxscript==0.7.2"],

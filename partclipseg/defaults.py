@@ -29,6 +29,16 @@ MIN_PIXELS = 0
 CLIPSEG_BACKGROUND_LOGIT = 0.0  # plain CLIPSeg has no background prompt: sigmoid 0.5 competes instead
 MODES = ("pred-all", "oracle")
 
+# --- geometry: depth + camera_info -> part points and grasp pose (docs/geometry.md) ---
+DEPTH_SCALE_16UC1 = 0.001  # metres per unit of a 16UC1 depth image (millimetres)
+DEPTH_SCALE_32FC1 = 1.0  # metres per unit of a 32FC1 depth image
+OUTLIER_MADS = 5.0  # depth outliers: |z - median| > 5 * 1.4826 * MAD (keeps all of a round part: docs)
+OUTLIER_MIN_BAND = 0.005  # metres; points this close to the median depth are never outliers
+OUTLIER_SAMPLES = 4096  # the median and MAD are taken over at most this many evenly strided points
+MIN_GEOMETRY_POINTS = 10  # fewer valid points under a mask: no pose
+CONFIDENCE_HALF_POINTS = 100  # the point-count factor of the confidence is 0.5 at this many points
+AXIS_HINT = (0.0, -1.0, 0.0)  # the grasp z axis is signed to point along this (camera frame: up in the image)
+
 # --- where the official weights are (reference §5.1); never downloaded implicitly ---
 OFFICIAL_WEIGHTS = {
     "pascal-part-116": "https://drive.google.com/file/d/1ytZpfutk__67GLwB-4jMClehJlnAzYFS",

@@ -14,14 +14,27 @@ written                      object                   part
 
 Several queries in one string are separated by ``;`` or ``,``. Multi-word parts need the canonical
 form (``car/license plate``).
+
+Affordance requests (only with an affordance vocabulary, see :mod:`partclipseg.affordances`) ask for parts by
+what a robot does with them; each expands to the parts the vocabulary names:
+
+==========================  ==========================================================================
+``grasp:knife``              the knife's graspable parts (``knife/handle``)
+``grasp:`` or ``grasp``      the graspable parts of any object (bare ``handle``, ``knob``, ``grip``)
+==========================  ==========================================================================
+
+With a vocabulary every query also carries its affordance (``pot/handle`` -> grasp; None if the part has none).
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .defaults import MAX_QUERIES, MAX_QUERY_CHARS, MAX_QUERY_STRING_CHARS
+
+if TYPE_CHECKING:
+    from .affordances import AffordanceVocabulary
 
 _SEPARATORS = re.compile(r"[;,]")
 _WORD = re.compile(r"^[\w][\w '&.\-]*$")
@@ -34,10 +47,14 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class PartQuery:
-    """One part query: a part name, optionally of a named object."""
+    """One part query: a part name, optionally of a named object, and what a robot does with the part.
+
+    ``affordance`` is a label, not part of the query's identity: queries compare by part and object.
+    """
 
     part: str
     object: str | None = None
+    affordance: str | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -64,9 +81,11 @@ def _check_name(name: str, what: str, query: str) -> str:
     if not name:
         raise QueryError(f"query {query!r}: the {what} is empty (write it as 'object/part', e.g. 'pot/handle')")
     if not _WORD.match(name):
+        hint = (" ':' marks an affordance request such as 'grasp:knife', which needs an affordance vocabulary."
+                if ":" in name else "")
         raise QueryError(
             f"query {query!r}: the {what} {name!r} has characters other than letters, digits, spaces, "
-            "and ' & . - (write it as 'object/part', e.g. 'pot/handle')"
+            f"and ' & . - (write it as 'object/part', e.g. 'pot/handle').{hint}"
         )
     return name
 
@@ -101,8 +120,35 @@ def parse_query(text: str) -> PartQuery:
     return PartQuery(part=_check_name(part, "part", query), object=_check_name(obj, "object", query))
 
 
-def parse_queries(spec: str | Iterable[str | PartQuery], max_queries: int = MAX_QUERIES) -> list[PartQuery]:
-    """Parse one string or a list of strings (each may hold several queries) into unique queries, in order."""
+def parse_request(text: str, affordances: "AffordanceVocabulary") -> list[PartQuery] | None:
+    """The queries an affordance request ("grasp:knife", "grasp:", "grasp") asks for; None if ``text`` is none."""
+    query = normalise(text)
+    if ":" in query:
+        affordance, _, obj = (s.strip() for s in query.partition(":"))
+    elif query in affordances.names:
+        affordance, obj = query, ""
+    else:
+        return None
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"query {query[:40]!r}... is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
+    if affordance not in affordances.names:
+        known = ", ".join(affordances.names) or "none"
+        raise QueryError(f"query {query!r}: unknown affordance {affordance!r} (the vocabulary has: {known})")
+    obj = _check_name(obj, "object", query) if obj else None
+    try:
+        parts = affordances.request(affordance, obj)
+    except KeyError as error:
+        raise QueryError(f"query {query!r}: {error.args[0]}") from None
+    return [PartQuery(part=part, object=obj, affordance=affordance) for part in parts]
+
+
+def parse_queries(spec: str | Iterable[str | PartQuery], max_queries: int = MAX_QUERIES,
+                  affordances: "AffordanceVocabulary | None" = None) -> list[PartQuery]:
+    """Parse one string or a list of strings (each may hold several queries) into unique queries, in order.
+
+    With ``affordances`` (an :class:`~partclipseg.affordances.AffordanceVocabulary`), affordance requests are
+    expanded and every query carries its affordance.
+    """
     items = [spec] if isinstance(spec, (str, PartQuery)) else list(spec)
     queries: list[PartQuery] = []
     for item in items:
@@ -117,9 +163,14 @@ def parse_queries(spec: str | Iterable[str | PartQuery], max_queries: int = MAX_
         else:
             raise QueryError(f"a query must be a string, got {type(item).__name__}")
         for piece in pieces:
-            query = piece if isinstance(piece, PartQuery) else parse_query(piece)
-            if query not in queries:
-                queries.append(query)
+            found = parse_request(piece, affordances) if affordances is not None and isinstance(piece, str) else None
+            if found is None:
+                found = [piece if isinstance(piece, PartQuery) else parse_query(piece)]
+            for query in found:
+                if affordances is not None and query.affordance is None:
+                    query = replace(query, affordance=affordances.affordance_of(query.part, query.object))
+                if query not in queries:
+                    queries.append(query)
     if not queries:
         raise QueryError("no query given: publish e.g. 'pot/handle' or 'knife handle; mug/handle'")
     if len(queries) > max_queries:

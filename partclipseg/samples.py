@@ -6,6 +6,8 @@ from typing import Callable
 
 import numpy as np
 
+from .camera import CameraIntrinsics, disparity_to_depth
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -43,3 +45,36 @@ def load_sample(name: str) -> np.ndarray:
     if name not in SAMPLES:
         raise KeyError(f"unknown sample {name!r}; bundled samples: {', '.join(SAMPLES)}")
     return SAMPLES[name].load()
+
+
+@dataclass(frozen=True)
+class DepthSample:
+    """A bundled frame with real depth: RGB, aligned depth and the intrinsics of both."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray  # (H, W) float32 metres (32FC1), 0 = unknown
+    intrinsics: CameraIntrinsics
+
+
+# Middlebury 2014 "Motorcycle" (Scharstein et al., GCPR 2014), left camera, as scikit-image ships it: downscaled 4x
+# by block averaging, with the calibration in its docstring (full-resolution calib.txt divided by 4): focal length
+# 994.978 px, principal point (311.193, 254.877), doffs 31.086 px, baseline 193.001 mm. Dividing a principal point
+# by 4 ignores that pixel centres are at integers; block k of 4 pixels has its centre at 4k + 1.5, so the exact
+# principal point is (c + 0.5) / 4 - 0.5 of the full-resolution one, i.e. 0.375 px less. The focal length and doffs
+# (a difference of two principal points) scale by exactly 1/4.
+_MOTORCYCLE_FOCAL = 994.978
+_MOTORCYCLE_PRINCIPAL = (311.193 - 0.375, 254.877 - 0.375)
+_MOTORCYCLE_DOFFS = 31.086
+_MOTORCYCLE_BASELINE = 0.193001
+
+
+def load_depth(name: str) -> DepthSample:
+    """RGB, depth and intrinsics of a bundled sample with real depth (only ``motorcycle``: ground-truth stereo)."""
+    if name != "motorcycle":
+        raise KeyError(f"sample {name!r} has no depth; samples with depth: motorcycle")
+    left, _, disparity = _data().stereo_motorcycle()
+    height, width = disparity.shape
+    intrinsics = CameraIntrinsics(fx=_MOTORCYCLE_FOCAL, fy=_MOTORCYCLE_FOCAL, cx=_MOTORCYCLE_PRINCIPAL[0],
+                                  cy=_MOTORCYCLE_PRINCIPAL[1], width=width, height=height)
+    depth = disparity_to_depth(disparity, _MOTORCYCLE_FOCAL, _MOTORCYCLE_BASELINE, _MOTORCYCLE_DOFFS)
+    return DepthSample(rgb=np.ascontiguousarray(left), depth=depth, intrinsics=intrinsics)
