@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -111,8 +112,7 @@ class SegmentNode(LifecycleNode):
         try:
             if p.mode == "oracle" and not p.object_list:
                 raise ValueError("mode 'oracle' needs the objects present: set the 'objects' parameter")
-            model, self._model_description = open_model(p.checkpoint or None, p.random_weights or None,
-                                                        trust=p.trust_checkpoint)
+            model, description = open_model(p.checkpoint or None, p.random_weights or None, trust=p.trust_checkpoint)
             backend = self._make_backend(p.backend, model, p.device, p.precision)
             segmenter = Segmenter(model, backend, mode=p.mode, score_threshold=p.score_threshold,
                                   min_pixels=p.min_pixels, max_queries=p.max_queries)
@@ -126,7 +126,7 @@ class SegmentNode(LifecycleNode):
                                     "parameters and configure it again.")
             return TransitionCallbackReturn.FAILURE
         self._configure_error = ""
-        self._segmenter = segmenter
+        self._segmenter, self._model_description = segmenter, description
         self._segmentation_pub = self.create_lifecycle_publisher(PartSegmentation, "~/segmentation", OUTPUT_QOS)
         self._labels_pub = self.create_lifecycle_publisher(Image, "~/labels", OUTPUT_QOS)
         self._overlay_pub = self.create_lifecycle_publisher(Image, "~/overlay", OUTPUT_QOS)
@@ -201,8 +201,6 @@ class SegmentNode(LifecycleNode):
 
     def _free_device_cache(self) -> None:
         gc.collect()
-        import torch
-
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
