@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,6 +24,10 @@ from partclipseg.queries import parse_queries
 from partclipseg.samples import SAMPLES, load_sample
 
 from .environment import keep_dds_local, use_shm_profile
+
+if TYPE_CHECKING:
+    from rclpy.executors import Executor
+    from rclpy.publisher import Publisher
 
 CAMERA_TOPIC = "/demo/camera/image"
 CAMERA_FRAME = "demo_camera_optical_frame"
@@ -161,7 +166,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rclpy.try_shutdown(context=context)
 
 
-def wait_for_subscriber(executor, publisher, timeout: float = 10.0) -> None:
+def wait_for_subscriber(executor: Executor, publisher: Publisher, timeout: float = 10.0) -> None:
+    """Spin until ``publisher`` has a subscriber (the node's image subscription), at most ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.05)

@@ -165,7 +165,8 @@ class Camera:
         self.publisher = harness.node.create_publisher(Image, image_topic, qos_profile_sensor_data)
         self.query = harness.node.create_publisher(String, f"/{node}/query", LATCHED)
         self.results: dict[int, tuple[PartSegmentation, float]] = {}  # stamp ns -> (message, receive time)
-        self.order: list[int] = []
+        self.order: list[int] = []  # answered stamps, in arrival order
+        self.sent: list[int] = []  # published stamps
         harness.node.create_subscription(PartSegmentation, f"/{node}/segmentation", self._on_result, RELIABLE)
         self._stamp = 1_000_000_000
 
@@ -185,6 +186,7 @@ class Camera:
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
         msg.header.frame_id = frame_id
         self.publisher.publish(msg)
+        self.sent.append(stamp_ns)
         return stamp_ns
 
     def segment(self, image: np.ndarray | Image, encoding: str = "rgb8", timeout: float = 30.0,

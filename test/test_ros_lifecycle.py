@@ -113,13 +113,18 @@ def test_backpressure_latest_frame_only_with_a_slow_model(harness, tmp_path):
         assert len(answers) >= seconds * 2, f"only {len(answers)} answers"
         assert len(answers) < len(sent) / 2, "the slow model cannot have answered most frames"
         assert [index[a] for a in answers] == sorted({index[a] for a in answers})  # in order, each once
-        # Latest frame only: when the node finishes a frame, it takes the newest one, so each answered frame was
-        # published at most one frame period (+ 0.1 s for transport and scheduling) before the previous answer came
-        # out. With a queue of depth 2 it would be a whole processing time (> delay) older; with a backlog, more
-        # every frame.
+        # Latest frame only: when the node finishes a frame, it takes the newest one, so an answered frame was
+        # published at most one frame period before the previous answer came out (plus transport; the median is
+        # robust to this test process being scheduled late on a loaded machine). A backlog would make the ages
+        # grow with every frame; a deeper slot shows in queue_length below.
         received = [camera.results[a][1] for a in answers]
-        stale = [received[i - 1] - published_at[answers[i]] for i in range(1, len(answers))]
-        assert max(stale) < 1 / rate + 0.1 < delay, f"a frame was {max(stale) * 1e3:.0f} ms old at its turn"
+        stale = sorted(received[i - 1] - published_at[answers[i]] for i in range(1, len(answers)))
+        print(f"backpressure: {len(sent)} frames, {len(answers)} answers, staleness at turn (ms): median "
+              f"{stale[len(stale) // 2] * 1e3:.0f}, max {stale[-1] * 1e3:.0f}; RSS {rss[0]:.0f} -> {rss[-1]:.0f} MB")
+        assert stale[len(stale) // 2] < 1 / rate + 0.05 < delay, f"median staleness {stale[len(stale) // 2]:.3f} s"
+        steps = sorted(b - a for a, b in zip(received, received[1:]))
+        ages = [camera.results[a][1] - published_at[a] for a in answers]
+        assert max(ages) < 3 * steps[len(steps) // 2] + 0.2, f"answers up to {max(ages):.2f} s old"
         skipped = [index[b] - index[a] for a, b in zip(answers, answers[1:])]
         assert sorted(skipped)[len(skipped) // 2] >= 3  # frames replaced while the model was busy
         statuses = [s for s in harness.diagnostics[statuses_from:] if s.name.startswith(f"/{node}:")]
