@@ -119,9 +119,7 @@ def test_backpressure_latest_frame_only_with_a_slow_model(harness, tmp_path):
         # grow with every frame; a deeper slot shows in queue_length below.
         received = [camera.results[a][1] for a in answers]
         stale = sorted(received[i - 1] - published_at[answers[i]] for i in range(1, len(answers)))
-        print(f"backpressure: {len(sent)} frames, {len(answers)} answers, staleness at turn (ms): median "
-              f"{stale[len(stale) // 2] * 1e3:.0f}, max {stale[-1] * 1e3:.0f}; RSS {rss[0]:.0f} -> {rss[-1]:.0f} MB")
-        assert stale[len(stale) // 2] < 1 / rate + 0.05 < delay, f"median staleness {stale[len(stale) // 2]:.3f} s"
+        assert stale[len(stale) // 2] < 1 / rate + 0.05, f"median staleness {stale[len(stale) // 2]:.3f} s"
         steps = sorted(b - a for a, b in zip(received, received[1:]))
         ages = [camera.results[a][1] - published_at[a] for a in answers]
         assert max(ages) < 3 * steps[len(steps) // 2] + 0.2, f"answers up to {max(ages):.2f} s old"
