@@ -56,3 +56,15 @@ def weights_hint() -> str:
     """Where to get weights, for error messages."""
     lines = [f"  {name}: {url}" for name, url in OFFICIAL_WEIGHTS.items()]
     return "Download one of these on a machine with internet access and pass its path:\n" + "\n".join(lines)
+
+
+# --- ROS 2 node (partclipseg_ros) ---
+INPUT_QOS = "sensor_data"  # image subscription: best effort, volatile, keep last INPUT_DEPTH
+INPUT_QOS_CHOICES = ("sensor_data", "reliable", "system_default")
+INPUT_DEPTH = 1  # latest frame only: a deeper input queue only adds stale frames
+OUTPUT_DEPTH = 1  # outputs are reliable, keep last 1
+DIAGNOSTICS_PERIOD_S = 1.0
+NO_INPUT_WARNING_S = 5.0  # warn (QoS hint) when an active node has had no image for this long
+LOG_THROTTLE_S = 5.0  # the same bad-input message is logged at most once per this many seconds
+DEMO_RATE_HZ = 2.0
+DEMO_FRAMES = 8

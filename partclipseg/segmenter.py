@@ -100,6 +100,11 @@ class Segmenter:
             self._state = _QueryState(plan, tensors)
         return parsed
 
+    def clear_queries(self) -> None:
+        """Deactivate every query (segment() then raises QueryError until the next set_queries)."""
+        with self._lock:
+            self._state = None
+
     def _text_features(self, prompts: Sequence[str]) -> torch.Tensor:
         new = [p for p in prompts if p not in self._text_cache]
         if new:

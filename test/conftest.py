@@ -1,11 +1,16 @@
-"""Shared fixtures. Every test run keeps DDS on this machine and on its own domain."""
+"""Shared fixtures. Every test run keeps DDS on this machine and on its own domain, uses the package's Fast DDS
+profile for large images (as every start-up path of the package does) and keeps ROS log files out of ~/.ros."""
 from __future__ import annotations
 
 import os
 import random
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(Path(__file__).parent.parent / "config" / "fastdds_shm.xml"))
+os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="partclipseg-ros-log-"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

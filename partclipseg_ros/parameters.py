@@ -1,0 +1,123 @@
+"""The segment node's parameters: one table with defaults (from partclipseg.defaults), ranges, choices and when a
+change takes effect."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from partclipseg.backends import BACKENDS
+from partclipseg.backends.torch_backend import PRECISIONS
+from partclipseg.checkpoint import RANDOM_SIZES
+from partclipseg.defaults import (
+    DIAGNOSTICS_PERIOD_S, INPUT_DEPTH, INPUT_QOS, INPUT_QOS_CHOICES, MAX_IMAGE_PIXELS, MAX_QUERIES, MIN_PIXELS,
+    MODES, SCORE_THRESHOLD,
+)
+
+# When a change takes effect: "now" (any state), "activate" (refused while active), "configure" (refused while
+# configured), "start" (read once when the node starts).
+NOW, ACTIVATE, CONFIGURE, START = "now", "activate", "configure", "start"
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    default: Any
+    description: str
+    applies: str
+    choices: tuple[str, ...] | None = None
+    limits: tuple[float, float] | None = None
+
+
+SPECS = (
+    Spec("checkpoint", "", "official PartCLIPSeg .pth or HF CLIPSeg weights (path; never downloaded)", CONFIGURE),
+    Spec("random_weights", "", "'tiny' or 'full': random weights instead of a checkpoint (tests and benchmarks; "
+         "the masks are meaningless)", CONFIGURE, ("",) + RANDOM_SIZES),
+    Spec("trust_checkpoint", False, "allow full unpickling of checkpoints holding more than tensors (trusted files "
+         "only)", CONFIGURE),
+    Spec("backend", "torch", "inference backend", CONFIGURE, BACKENDS),
+    Spec("device", "cpu", "cpu or cuda[:N]", CONFIGURE),
+    Spec("precision", "fp32", "fp32, bf16, or fp16 (CUDA)", CONFIGURE, tuple(PRECISIONS)),
+    Spec("max_queries", MAX_QUERIES, "most queries served at once", CONFIGURE, limits=(1, MAX_QUERIES)),
+    Spec("queries", "", "active queries, e.g. 'pot/handle; knife handle' ('' = none); also set by ~/query and "
+         "~/set_queries", NOW),
+    Spec("mode", MODES[0], "pred-all (objects predicted) or oracle (objects given in 'objects')", NOW, MODES),
+    Spec("objects", "", "objects present in the scene for mode oracle, e.g. 'pot; knife'", NOW),
+    Spec("score_threshold", SCORE_THRESHOLD, "pixels below this probability are labelled 0", NOW, limits=(0.0, 1.0)),
+    Spec("min_pixels", MIN_PIXELS, "parts with fewer pixels are dropped", NOW, limits=(0, MAX_IMAGE_PIXELS)),
+    Spec("overlay", True, "publish ~/overlay (rgb8 with legend) while someone subscribes", NOW),
+    Spec("input_qos", INPUT_QOS, "image subscription QoS: sensor_data (best effort), reliable, system_default",
+         ACTIVATE, INPUT_QOS_CHOICES),
+    Spec("input_depth", INPUT_DEPTH, "image subscription queue depth (keep last)", ACTIVATE, limits=(1, 100)),
+    Spec("diagnostics_period", DIAGNOSTICS_PERIOD_S, "seconds between /diagnostics messages", START,
+         limits=(0.05, 60.0)),
+)
+SPEC = {s.name: s for s in SPECS}
+
+
+@dataclass(frozen=True)
+class NodeParameters:
+    checkpoint: str
+    random_weights: str
+    trust_checkpoint: bool
+    backend: str
+    device: str
+    precision: str
+    max_queries: int
+    queries: str
+    mode: str
+    objects: str
+    score_threshold: float
+    min_pixels: int
+    overlay: bool
+    input_qos: str
+    input_depth: int
+    diagnostics_period: float
+
+    def with_changes(self, changes: Iterable[Parameter]) -> "NodeParameters":
+        return dataclasses.replace(self, **{p.name: p.value for p in changes if p.name in SPEC})
+
+    @property
+    def object_list(self) -> list[str]:
+        return [o.strip() for o in self.objects.replace(",", ";").split(";") if o.strip()]
+
+
+def _descriptor(spec: Spec) -> ParameterDescriptor:
+    text = spec.description
+    if spec.choices:
+        text += f" (one of: {', '.join(repr(c) for c in spec.choices)})"
+    text += {NOW: "", ACTIVATE: "; read at activate", CONFIGURE: "; read at configure", START: "; read at start"}[
+        spec.applies]
+    descriptor = ParameterDescriptor(description=text, read_only=spec.applies == START)
+    if spec.limits is not None:
+        low, high = spec.limits
+        if isinstance(spec.default, int) and not isinstance(spec.default, bool):
+            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+        else:
+            descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high))]
+    return descriptor
+
+
+def declare(node: Node) -> NodeParameters:
+    """Declare every parameter (overrides from --params-file / -p apply) and return their values."""
+    for spec in SPECS:
+        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+    return NodeParameters(**{s.name: node.get_parameter(s.name).value for s in SPECS})
+
+
+def refusal(parameter: Parameter, state: str) -> str | None:
+    """Why ``parameter`` cannot be set now in lifecycle ``state`` (None if it can); ranges are checked by rcl."""
+    spec = SPEC.get(parameter.name)
+    if spec is None:
+        return None
+    if spec.choices is not None and parameter.value not in spec.choices:
+        return f"{spec.name} must be one of {', '.join(repr(c) for c in spec.choices)}, got {parameter.value!r}"
+    if spec.applies == CONFIGURE and state in ("inactive", "active"):
+        return f"{spec.name} is read at configure: deactivate and clean up the node, set it, then configure again"
+    if spec.applies == ACTIVATE and state == "active":
+        return f"{spec.name} is read at activate: deactivate the node, set it, then activate again"
+    return None
