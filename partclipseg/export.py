@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +117,9 @@ def _export_one(module: torch.nn.Module, args: tuple, spec: GraphSpec, path: Pat
 
     start = time.perf_counter()
     log.info("exporting %s to %s (opset %d)", spec.name, path, opset)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # film_mul/film_add (and the pair tensors) share their row axis: the exporter says so once per tensor
+        warnings.filterwarnings("ignore", message="# The axis name")
         program = torch.onnx.export(
             module.eval(), args, dynamo=True, opset_version=opset, input_names=spec.input_names,
             output_names=spec.output_names, dynamic_shapes=dynamic, optimize=True, verbose=False,
@@ -186,6 +189,20 @@ def _read_manifest(folder: Path, settings: dict) -> ExportedGraphs | None:
         return None
 
 
+def cache_folder(
+    model: PartCLIPSeg,
+    cache_dir: Path | str | None = None,
+    precision: str = "fp32",
+    max_queries: int = MAX_QUERIES,
+    opset: int = ONNX_OPSET,
+) -> tuple[Path, dict]:
+    """``<cache_dir>/onnx/<key>-<precision>`` and the settings hashed into the key (weights, config, exporter)."""
+    settings = exporter_settings(precision, max_queries, opset)
+    settings["model"] = model_fingerprint(model)
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(cache_dir or default_cache_dir()) / "onnx" / f"{key}-{precision}", settings
+
+
 def cached_graphs(
     model: PartCLIPSeg,
     cache_dir: Path | str | None = None,
@@ -198,10 +215,7 @@ def cached_graphs(
     The key is a hash of the weights, the config and :func:`exporter_settings`; ``cache_dir`` defaults to
     :func:`partclipseg.defaults.default_cache_dir` ($PARTCLIPSEG_CACHE or ~/.cache/partclipseg).
     """
-    settings = exporter_settings(precision, max_queries, opset)
-    settings["model"] = model_fingerprint(model)
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    folder = Path(cache_dir or default_cache_dir()) / "onnx" / f"{key}-{precision}"
+    folder, settings = cache_folder(model, cache_dir, precision, max_queries, opset)
     cached = _read_manifest(folder, settings)
     if cached is not None:
         log.info("using cached ONNX graphs in %s", folder)
