@@ -30,11 +30,12 @@ from .checkpoint import RANDOM_SIZES, open_model
 from .defaults import MAX_QUERIES
 from .model.network import DecoderOutput, PartCLIPSeg, QueryTensors
 from .postprocess import Result
-from .preprocess import preprocess
 from .samples import load_sample
 from .segmenter import Segmenter
 
-PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 3e-2, "bf16": 8e-2}  # max |logit difference| / max |reference logit|
+# max |logit difference| / max |reference logit|. fp32 leaves room for TF32 tensor cores, which GPUs use by
+# default in cuDNN convolutions and TensorRT; on the CPU fp32 differences are ~1e-7.
+PARITY_TOLERANCE = {"fp32": 5e-3, "fp16": 3e-2, "bf16": 8e-2}
 FRAME_SIZE = (480, 640)  # height, width
 GOAL_MS = 8.0  # torch fp16, Q = 8, encoder + decoder, H100-class GPU (issue 5)
 

@@ -26,6 +26,15 @@ def require(module: str, hint: str) -> ModuleType:
         raise BackendUnavailable(f"the {module} package is not installed ({err}); {hint}") from err
 
 
+EXPORT_HINT = "pip install onnx==1.23.2 onnxscript==0.7.2 (or: pip install 'partclipseg[export]')"
+
+
+def require_exporter() -> None:
+    """The packages the ONNX export needs (onnxruntime and tensorrt backends export on first use)."""
+    for module in ("onnx", "onnxscript"):
+        require(module, EXPORT_HINT)
+
+
 def require_cuda(device: torch.device, backend: str) -> None:
     """Refuse a CUDA device torch cannot see (every GPU backend binds torch CUDA tensors)."""
     if not torch.cuda.is_available():

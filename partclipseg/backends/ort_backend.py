@@ -14,10 +14,10 @@ from ..graphs import (
     GraphSpec, RowBounds, decoder_feeds, decoder_output, decoder_spec, encoder_spec, graph_query, row_bounds, row_counts,
 )
 from ..model.network import DecoderOutput, PartCLIPSeg, QueryTensors
-from .base import Backend, BackendUnavailable, require, require_cuda
+from .base import Backend, BackendUnavailable, require, require_cuda, require_exporter
 
-INSTALL_HINT = ("pip install onnx==1.23.2 onnxscript==0.7.2 onnxruntime==1.32.0 (CPU), or onnxruntime-gpu instead of "
-                "onnxruntime for CUDA (or: pip install 'partclipseg[export]')")
+INSTALL_HINT = ("pip install onnxruntime==1.32.0 (CPU), or onnxruntime-gpu instead of onnxruntime for CUDA "
+                "(or: pip install 'partclipseg[export]')")
 _NUMPY = {torch.float32: np.float32, torch.int32: np.int32}
 
 
@@ -54,8 +54,7 @@ class OnnxRuntimeBackend(Backend):
         else:
             raise BackendUnavailable(f"onnxruntime runs on 'cpu' or 'cuda', not {device!r}")
         if graphs is None:
-            for module in ("onnx", "onnxscript"):
-                require(module, INSTALL_HINT)
+            require_exporter()
             from ..export import cached_graphs
 
             graphs = cached_graphs(model, cache_dir, precision, max_queries)

@@ -25,7 +25,7 @@ from ..graphs import (
 )
 from ..model.config import ModelConfig
 from ..model.network import DecoderOutput, PartCLIPSeg, QueryTensors
-from .base import Backend, BackendUnavailable, require, require_cuda
+from .base import Backend, BackendUnavailable, require, require_cuda, require_exporter
 from .engine_cache import (
     EngineKey, binding_problems, engine_path, fp16_mode, gpu_identity, platform_tag, profile_shapes,
     rebuild_reason, sha256_bytes, timing_cache_path, write_sidecar,
@@ -232,6 +232,7 @@ class TensorRTBackend(Backend):
         require_cuda(self.device, "tensorrt")
         if precision not in ("fp32", "fp16"):
             raise BackendUnavailable(f"the tensorrt backend builds fp32 or fp16 engines, not {precision!r}")
+        require_exporter()
         from ..export import cached_graphs
 
         builder_flag = precision == "fp16" and fp16_mode(hasattr(trt.BuilderFlag, "FP16")) == "builder-flag"
