@@ -1,6 +1,7 @@
 """The one place for defaults and limits shared by the library, the CLI and the ROS node."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 # --- model input (reference §1.1: CIDAS preprocessor, 352x352 bilinear, ImageNet mean/std) ---
@@ -19,6 +20,22 @@ OPEN_CLIP_ARCH = "ViT-B-16-quickgelu"  # tokenizer name (same BPE as HF CLIPToke
 MAX_QUERIES = 16  # also the engines' Qmax
 MAX_QUERY_CHARS = 64  # one query, after normalisation
 MAX_QUERY_STRING_CHARS = 2048  # one string holding several queries
+
+# --- deployment (docs/deployment.md) ---
+ONNX_OPSET = 18  # dynamo exporter; opset >= 23 emits Attention, which TensorRT 10 cannot parse
+QUERY_BUCKETS = (1, 2, 4, 8, 16)  # torch CUDA graphs / torch.compile: query counts padded up to one of these
+TRT_WORKSPACE_MIB = 4096  # TensorRT builder workspace pool limit
+CACHE_ENV = "PARTCLIPSEG_CACHE"  # overrides the cache folder for exported ONNX graphs and TensorRT engines
+
+
+def default_cache_dir() -> Path:
+    """Where exported graphs and engines are kept: $PARTCLIPSEG_CACHE, else $XDG_CACHE_HOME/partclipseg, else
+    ~/.cache/partclipseg."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "partclipseg"
+
 
 # --- images ---
 MAX_IMAGE_PIXELS = 4096 * 4096

@@ -39,3 +39,17 @@ def tiny_clipseg() -> PartCLIPSeg:
 def rgb_image() -> np.ndarray:
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, size=(120, 160, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory):
+    """One ONNX/engine cache folder for the whole run (exports are the slow part of backend tests)."""
+    return tmp_path_factory.mktemp("partclipseg-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_graphs(onnx_cache):
+    """The fp32 ONNX graphs of ``make_tiny()``, exported once into ``onnx_cache``."""
+    from partclipseg.export import cached_graphs
+
+    return cached_graphs(make_tiny(), onnx_cache, "fp32")
