@@ -66,7 +66,8 @@ class BenchClient:
         self.answers[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = time.time_ns()
 
     def _on_diagnostics(self, msg) -> None:
-        self.statuses += [{kv.key: kv.value for kv in s.values} for s in msg.status if s.name.startswith(f"/{NODE}:")]
+        self.statuses += [{kv.key: kv.value for kv in s.values} for s in msg.status
+                          if s.name == f"/{NODE}: part segmentation"]
 
     def spin_until(self, condition, timeout: float, what: str, process: subprocess.Popen) -> None:
         end = time.monotonic() + timeout
