@@ -76,11 +76,12 @@ class DepthPairing:
         ``depth_scale`` 0 = by encoding. Sizes are checked by the core (GeometryInputError) when it uses them.
         """
         slop_ns = round(slop_s * 1e9)
-        depth = self._paired("depth", "depth image", self.depth_topic, self.depth, pairings.depth.resolve(
-            slop_ns, deadline), slop_s, "a depth image registered to the colour image (16UC1 mm or 32FC1 m, e.g. "
-            "remap depth:=/camera/aligned_depth_to_color/image_raw)")
-        info = self._paired("camera_info", "camera_info", self.camera_info_topic, self.camera_info,
-                            pairings.camera_info.resolve(slop_ns, deadline), slop_s,
+        depth_match = pairings.depth.resolve(slop_ns, deadline)
+        info_match = pairings.camera_info.resolve(slop_ns, deadline)
+        depth = self._paired("depth", "depth image", self.depth_topic, depth_match, slop_s,
+                             "a depth image registered to the colour image (16UC1 mm or 32FC1 m, e.g. remap "
+                             "depth:=/camera/aligned_depth_to_color/image_raw)")
+        info = self._paired("camera_info", "camera_info", self.camera_info_topic, info_match, slop_s,
                             "the camera_info of the colour image, stamped like it")
         for key, what, topic, msg, fix in (
                 ("depth", "depth image", self.depth_topic, depth,
@@ -103,12 +104,12 @@ class DepthPairing:
         return DepthInputs(array, intrinsics, depth_scale or None)
 
     @staticmethod
-    def _paired(key: str, what: str, topic: str, sync: StampSync, match: Match, slop_s: float, publish: str):
+    def _paired(key: str, what: str, topic: str, match: Match, slop_s: float, publish: str):
+        """The matched message, or NoDepth saying whether none came at all or the closest was too far off."""
         if match.found:
             return match.item
-        if match.offset_ns is None:
-            raise NoDepth(f"{key} missing", f"no {what} received on {topic}"
-                          f"{' yet' if sync.received == 0 else ' lately'}: publish {publish}{TWO_D_ONLY}")
+        if match.offset_ns is None:  # nothing kept since activation (the kept messages are never all dropped)
+            raise NoDepth(f"{key} missing", f"no {what} received on {topic} yet: publish {publish}{TWO_D_ONLY}")
         side = "older" if match.offset_ns < 0 else "newer"
         raise NoDepth(f"{key} stale", f"the {what} on {topic} closest in stamp to the image is "
                       f"{abs(match.offset_ns) / 1e9:.3f} s {side}, beyond sync_slop {slop_s:.3f} s: the stream lags, "

@@ -321,11 +321,22 @@ class SegmentNode(LifecycleNode):
         if not (to_array or to_markers):
             return
         out = Header(stamp=frame.header.stamp, frame_id=self._tf.target_frame if self._tf else frame.header.frame_id)
-        if result is None:  # no active queries: nothing to place in 3D, but old markers must go
+        found = self._regions(frame, result) if result is not None else None
+        if found is None:  # no active queries, or a frame without usable depth: old markers must go
             if to_markers:
                 self._markers_pub.publish(clear_markers(out))
                 self._geometry_stats.markers_only()
             return
+        regions, start = found
+        if to_array:
+            self._affordances_pub.publish(affordance_array(regions, frame.header, out))
+        if to_markers:
+            self._markers_pub.publish(region_markers(regions, out))
+        self._geometry_stats.published((time.perf_counter() - start) * 1e3, to_markers)
+
+    def _regions(self, frame: Frame, result: Result) -> tuple[list, float] | None:
+        """The frame's regions in the output frame and when their computation started (the wait for depth
+        excluded); None after reporting why the frame has no 3D."""
         p = self.params
         try:
             inputs = self._pairing.inputs(frame.header, frame.pairings, p.sync_slop, frame.received + p.sync_wait,
@@ -338,22 +349,14 @@ class SegmentNode(LifecycleNode):
                 regions = [rigid.region(region) for region in regions]
         except NoDepth as exc:
             self._report_2d_only(exc.key, str(exc))
-        except GeometryInputError as exc:
-            self._report_2d_only("geometry input", f"{exc}; publishing 2D only")
-        except TransformUnavailable as exc:
-            self._report_2d_only("tf", f"{exc}; publishing 2D only")
-        else:
-            if to_array:
-                self._affordances_pub.publish(affordance_array(regions, frame.header, out))
-            if to_markers:
-                self._markers_pub.publish(region_markers(regions, out))
-            if skipped:
-                self._last_part_without_3d = f"{skipped[-1].query.name}: {skipped[-1].reason}"
-            self._geometry_stats.published((time.perf_counter() - start) * 1e3, to_markers)
-            return
-        if to_markers:
-            self._markers_pub.publish(clear_markers(out))
-            self._geometry_stats.markers_only()
+            return None
+        except (GeometryInputError, TransformUnavailable) as exc:
+            key = "tf" if isinstance(exc, TransformUnavailable) else "geometry input"
+            self._report_2d_only(key, f"{exc}; publishing 2D only")
+            return None
+        if skipped:
+            self._last_part_without_3d = f"{skipped[-1].query.name}: {skipped[-1].reason}"
+        return regions, start
 
     def _on_frame_error(self, frame: Frame, exc: Exception) -> None:
         if isinstance(exc, EXPECTED_ERRORS):

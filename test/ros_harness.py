@@ -72,6 +72,14 @@ class NodeProcess:
         return self.process.returncode
 
 
+def segment_process(log: Path, name: str, queries: str, remaps: dict[str, str]) -> NodeProcess:
+    """`partclipseg-ros segment` as users start it (the shipped config), with tiny random weights, ``queries``, the
+    inputs remapped by ``remaps`` and diagnostics every 0.2 s."""
+    remap_args = [arg for topic, target in remaps.items() for arg in ("-r", f"{topic}:={target}")]
+    return NodeProcess(["-m", "partclipseg_ros.cli", "segment", "--random-weights", "tiny", "--queries", queries,
+                        "--name", name, *remap_args, "-p", "diagnostics_period:=0.2"], log)
+
+
 class Harness:
     """A test-side node and executor; every wait is bounded and says what it waited for."""
 

@@ -13,7 +13,7 @@ import pytest
 import rclpy
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from ros_harness import AFFORDANCES, DepthCamera, Harness, NodeProcess, wait_for_log
+from ros_harness import AFFORDANCES, DepthCamera, Harness, segment_process, wait_for_log
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
@@ -44,10 +44,8 @@ def harness():
 
 @pytest.fixture(scope="module")
 def node(harness, tmp_path_factory):
-    log = tmp_path_factory.mktemp("seg_d") / "node.log"
-    process = NodeProcess(["-m", "partclipseg_ros.cli", "segment", "--random-weights", "tiny", "--queries", QUERIES,
-                           "--name", NODE, "-r", f"image:={PREFIX}/image", "-r", f"depth:={PREFIX}/depth",
-                           "-r", f"camera_info:={PREFIX}/camera_info", "-p", "diagnostics_period:=0.2"], log)
+    process = segment_process(tmp_path_factory.mktemp("seg_d") / "node.log", NODE, QUERIES,
+                              {topic: f"{PREFIX}/{topic}" for topic in ("image", "depth", "camera_info")})
     yield process
     assert process.stop() == 0, process.log()[-3000:]
 
