@@ -290,3 +290,13 @@ def quaternion_from_matrix(rotation: np.ndarray) -> np.ndarray:
     q = np.array(q)
     q /= np.linalg.norm(q)
     return -q if q[3] < 0 else q
+
+
+def matrix_from_quaternion(quaternion: Sequence[float]) -> np.ndarray:
+    """3x3 rotation matrix of a quaternion (x, y, z, w) (normalised first; the inverse of quaternion_from_matrix)."""
+    x, y, z, w = np.asarray(quaternion, dtype=np.float64) / np.linalg.norm(quaternion)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])

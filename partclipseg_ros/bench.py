@@ -9,6 +9,11 @@ time (the next one after the answer), so none waits behind another.
   averaged by the node over exactly the measured frames and read from its /diagnostics: the baseline, measured in
   the same run.
 * overhead = e2e - model: image conversion, message building, overlay check and both DDS hops.
+
+``--geometry`` (also printed after the model table): the node's 3D stage per frame at 640x480 in this process, one
+step at a time, on a rendered table scene with 16UC1 depth and 4 parts: the core's ``affordance_regions`` (the
+baseline) and what the node adds to it: pairing and the depth view, the AffordanceArray with its PointCloud2s, the
+MarkerArray, and serialising both (what publish does before DDS takes over).
 """
 from __future__ import annotations
 
@@ -22,8 +27,14 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
+from partclipseg.camera import CameraIntrinsics
 from partclipseg.checkpoint import RANDOM_SIZES
+from partclipseg.postprocess import PartResult
+from partclipseg.queries import parse_queries
+from partclipseg.regions import affordance_regions
+from partclipseg.render import Box, Cylinder, Plane, Sphere, render
 from partclipseg.samples import load_sample
 
 from .environment import keep_dds_local, use_shm_profile
@@ -66,7 +77,8 @@ class BenchClient:
         self.answers[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = time.time_ns()
 
     def _on_diagnostics(self, msg) -> None:
-        self.statuses += [{kv.key: kv.value for kv in s.values} for s in msg.status if s.name.startswith(f"/{NODE}:")]
+        self.statuses += [{kv.key: kv.value for kv in s.values} for s in msg.status
+                          if s.name == f"/{NODE}: part segmentation"]
 
     def spin_until(self, condition, timeout: float, what: str, process: subprocess.Popen) -> None:
         end = time.monotonic() + timeout
@@ -139,7 +151,78 @@ def start_node(size: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def geometry_table(repeats: int) -> list[str]:
+    """The 3D stage per frame at 640x480 (see the module docstring), as markdown table lines."""
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import Header
+
+    from .depth_pairing import DepthPairing
+    from .image_conversion import numpy_to_image
+    from .messages import affordance_array, camera_info_message, region_markers
+
+    k = CameraIntrinsics(fx=525.0, fy=525.0, cx=319.5, cy=239.5, width=640, height=480)
+    scene = render([Plane([0, 0, 0.9], [0, -0.35, -1]), Cylinder([0.05, 0.02, 0.55], [1, -0.4, 0.1], 0.015, 0.12),
+                    Box([-0.08, 0.04, 0.6], np.eye(3), [0.07, 0.02, 0.002]), Sphere([0.0, -0.05, 0.7], 0.06)], k)
+    depth = scene.depth_mm()
+    v, u = np.mgrid[0:k.height, 0:k.width]
+    distance = np.hypot(u - k.cx, (v - k.cy) * 1.3).ravel()
+    order = np.argsort(distance, kind="stable")
+    queries = parse_queries("pot/handle; knife/blade; pot/lid; kettle/spout")
+    header = Header(frame_id="bench_camera_optical_frame")
+    header.stamp.sec = 1
+    depth_msg, info_msg = numpy_to_image(depth, "16UC1", header), camera_info_message(k, header)
+    lines = ["| parts x px | points | core affordance_regions (baseline) | pairing + depth view | AffordanceArray "
+             "(clouds) | MarkerArray | serialise both | node extra | node total |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for pixels in (1_000, 5_000, 20_000):
+        labels = np.zeros(k.width * k.height, np.uint8)
+        for i in range(4):  # four parts: consecutive rings of a disc over the objects and the table
+            labels[order[i * pixels:(i + 1) * pixels]] = i + 1
+        labels = labels.reshape(k.height, k.width)
+        parts = [PartResult(q, i + 1, 0.9, pixels, (0, 0, 0, 0)) for i, q in enumerate(queries)]
+        regions, _ = affordance_regions(parts, labels, depth, k)
+
+        def pairing() -> None:
+            sync = DepthPairing(5, "depth", "camera_info")
+            sync.add_depth(depth_msg)
+            sync.add_camera_info(info_msg)
+            sync.inputs(header, sync.pair(header), 0.02, 0.0, 0.0)
+
+        array, markers = affordance_array(regions, header, header), region_markers(regions, header)
+        steps = [
+            _median_ms(lambda: affordance_regions(parts, labels, depth, k), repeats),
+            _median_ms(pairing, repeats),
+            _median_ms(lambda: affordance_array(regions, header, header), repeats),
+            _median_ms(lambda: region_markers(regions, header), repeats),
+            _median_ms(lambda: (serialize_message(array), serialize_message(markers)), repeats),
+        ]
+        extra = sum(steps[1:])
+        points = sum(r.geometry.point_count for r in regions)
+        lines.append(f"| 4 x {pixels} | {points} | " + " | ".join(f"{t:.2f}" for t in steps)
+                     + f" | {extra:.2f} | {steps[0] + extra:.2f} |")
+    return lines
+
+
+def print_geometry_table(repeats: int) -> None:
+    print(f"\npartclipseg-ros bench --geometry: the node's 3D stage per frame, 640x480 16UC1 depth, 4 parts, in this "
+          f"process; median ms of {repeats} runs")
+    print("\n".join(geometry_table(repeats)))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.geometry:
+        print_geometry_table(args.repeats)
+        return 0
     keep_dds_local()
     use_shm_profile()
     resolutions = [_resolution(r) for r in args.resolutions]
@@ -175,6 +258,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for size, (width, height), row in rows:
         print(f"| {size} | {width}x{height} | {row['frames']} | {row['e2e']:.1f} | {row['p95']:.1f} | "
               f"{row['model']:.1f} | {row['overhead']:.1f} | {row['to_publish']:.1f} |")
+    print_geometry_table(args.repeats)
     return 0
 
 
@@ -184,4 +268,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--resolutions", nargs="+", default=["640x480", "1280x720"], help="WIDTHxHEIGHT")
     bench.add_argument("--frames", type=int, default=30, help="measured frames per resolution (tiny model)")
     bench.add_argument("--full-frames", type=int, default=10, help="measured frames per resolution (full model)")
+    bench.add_argument("--geometry", action="store_true", help="only the 3D stage table (no node, no model)")
+    bench.add_argument("--repeats", type=int, default=30, help="runs per step of the 3D stage table")
     bench.set_defaults(func=cmd_bench)

@@ -91,8 +91,68 @@ class FrameStats:
             )
 
 
+@dataclass(frozen=True)
+class GeometryWindow:
+    """The 3D stage since the previous snapshot."""
+
+    seconds: float
+    frames_3d: int  # frames with an AffordanceArray in this window
+    stage_ms_mean: float  # pairing wait excluded: geometry + transform + messages + publish
+    total_3d: int
+    total_2d_only: int  # frames a 3D consumer wanted but that had no usable depth / camera_info / TF
+    total_markers: int  # MarkerArrays published
+    last_problem: str
+    last_problem_age_s: float  # -1 when there was none
+
+
+class GeometryStats:
+    """Thread-safe counters of the 3D stage (fed by the worker thread)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._window_start = clock()
+        self._window_ms: list[float] = []
+        self._total_3d = self._total_2d_only = self._total_markers = 0
+        self._last_problem = ""
+        self._last_problem_time: float | None = None
+
+    def published(self, stage_ms: float, markers: bool) -> None:
+        with self._lock:
+            self._window_ms.append(stage_ms)
+            self._total_3d += 1
+            self._total_markers += markers
+
+    def markers_only(self) -> None:
+        with self._lock:
+            self._total_markers += 1
+
+    def problem(self, message: str) -> None:
+        """A frame published in 2D only, and why."""
+        with self._lock:
+            self._total_2d_only += 1
+            self._last_problem = message
+            self._last_problem_time = self._clock()
+
+    def snapshot(self) -> GeometryWindow:
+        with self._lock:
+            now = self._clock()
+            times, self._window_ms = self._window_ms, []
+            seconds, self._window_start = max(now - self._window_start, 1e-9), now
+            return GeometryWindow(
+                seconds=seconds,
+                frames_3d=len(times),
+                stage_ms_mean=sum(times) / len(times) if times else 0.0,
+                total_3d=self._total_3d,
+                total_2d_only=self._total_2d_only,
+                total_markers=self._total_markers,
+                last_problem=self._last_problem,
+                last_problem_age_s=now - self._last_problem_time if self._last_problem_time is not None else -1.0,
+            )
+
+
 class Throttle:
-    """Lets the same message through at most once per ``period`` seconds and counts what it held back."""
+    """Lets the same message (or key) through at most once per ``period`` seconds and counts what it held back."""
 
     def __init__(self, period: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.period = period
@@ -101,16 +161,18 @@ class Throttle:
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, message: str) -> str | None:
-        """The line to log now (with the number of identical lines held back), or None to stay quiet."""
+    def __call__(self, message: str, key: str | None = None) -> str | None:
+        """The line to log now (with the number of lines held back), or None to stay quiet. Lines with the same
+        ``key`` (default: the message itself) count as identical: use one for messages that carry numbers."""
+        key = message if key is None else key
         with self._lock:
             now = self._clock()
-            last = self._last.get(message)
+            last = self._last.get(key)
             if last is not None and now - last < self.period:
-                self._held[message] = self._held.get(message, 0) + 1
+                self._held[key] = self._held.get(key, 0) + 1
                 return None
-            self._last[message] = now
-            held = self._held.pop(message, 0)
+            self._last[key] = now
+            held = self._held.pop(key, 0)
             return f"{message} ({held} more like this since)" if held else message
 
 
@@ -146,10 +208,25 @@ def diagnostic_status(
             queue_length=str(worker.waiting),
         )
     pairs.update(values)
-    return DiagnosticStatus(
-        level=level,
-        name=name,
-        message=message,
-        hardware_id=hardware_id,
-        values=[KeyValue(key=k, value=v) for k, v in pairs.items()],
-    )
+    return _status(name, hardware_id, level, message, pairs)
+
+
+def affordance_status(name: str, hardware_id: str, level: bytes, message: str, window: GeometryWindow,
+                      values: dict[str, str]) -> DiagnosticStatus:
+    """The 3D stage's DiagnosticStatus: frames with and without 3D, its cost, the last problem and ``values``."""
+    pairs = {
+        "frames_3d": str(window.total_3d),
+        "frames_2d_only": str(window.total_2d_only),
+        "markers_published": str(window.total_markers),
+        "window_frames_3d": str(window.frames_3d),
+        "stage_ms_mean": f"{window.stage_ms_mean:.2f}",
+        "last_problem": window.last_problem,
+        "last_problem_age_s": f"{window.last_problem_age_s:.1f}",
+        **values,
+    }
+    return _status(name, hardware_id, level, message, pairs)
+
+
+def _status(name: str, hardware_id: str, level: bytes, message: str, pairs: dict[str, str]) -> DiagnosticStatus:
+    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                            values=[KeyValue(key=k, value=v) for k, v in pairs.items()])

@@ -2,6 +2,7 @@
 change takes effect."""
 from __future__ import annotations
 
+import array
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -14,9 +15,11 @@ from partclipseg.backends import BACKENDS
 from partclipseg.backends.torch_backend import PRECISIONS
 from partclipseg.checkpoint import RANDOM_SIZES
 from partclipseg.defaults import (
-    DIAGNOSTICS_PERIOD_S, INPUT_DEPTH, INPUT_QOS, INPUT_QOS_CHOICES, MAX_IMAGE_PIXELS, MAX_QUERIES, MIN_PIXELS,
-    MODES, SCORE_THRESHOLD,
+    AXIS_HINT, DIAGNOSTICS_PERIOD_S, INPUT_DEPTH, INPUT_QOS, INPUT_QOS_CHOICES, MAX_IMAGE_PIXELS, MAX_QUERIES,
+    MIN_GEOMETRY_POINTS, MIN_PIXELS, MODES, OUTLIER_MADS, OUTLIER_MIN_BAND, SCORE_THRESHOLD, SYNC_INPUT_QOS,
+    SYNC_QUEUE, SYNC_SLOP_S, SYNC_WAIT_S, TF_TIMEOUT_S,
 )
+from partclipseg.geometry import GeometrySettings
 
 # When a change takes effect: "now" (any state), "activate" (refused while active), "configure" (refused while
 # configured), "start" (read once when the node starts).
@@ -55,6 +58,31 @@ SPECS = (
     Spec("input_depth", INPUT_DEPTH, "image subscription queue depth (keep last)", ACTIVATE, limits=(1, 100)),
     Spec("diagnostics_period", DIAGNOSTICS_PERIOD_S, "seconds between /diagnostics messages", START,
          limits=(0.05, 60.0)),
+    # depth + camera_info -> ~/affordances, ~/markers
+    Spec("depth_qos", SYNC_INPUT_QOS, "depth subscription QoS, as input_qos", ACTIVATE, INPUT_QOS_CHOICES),
+    Spec("camera_info_qos", SYNC_INPUT_QOS, "camera_info subscription QoS, as input_qos", ACTIVATE,
+         INPUT_QOS_CHOICES),
+    Spec("sync_queue", SYNC_QUEUE, "depth and camera_info messages kept for pairing with frames (also their "
+         "subscriptions' keep-last depth)", ACTIVATE, limits=(1, 100)),
+    Spec("sync_slop", SYNC_SLOP_S, "seconds: depth and camera_info pair with a frame when their stamps differ by at "
+         "most this", NOW, limits=(0.0, 1.0)),
+    Spec("sync_wait", SYNC_WAIT_S, "seconds after a frame arrived that the node waits for its depth and camera_info "
+         "(the model's time counts)", NOW, limits=(0.0, 5.0)),
+    Spec("depth_scale", 0.0, "metres per depth unit; 0 = by encoding (16UC1: 0.001, 32FC1: 1)", NOW,
+         limits=(0.0, 1.0)),
+    Spec("affordances_file", "", "affordance vocabulary YAML ('' = the bundled one); 'grasp:knife' queries use it",
+         CONFIGURE),
+    Spec("target_frame", "", "frame of poses and clouds ('' = the image's optical frame); needs tf2_ros", CONFIGURE),
+    Spec("tf_timeout", TF_TIMEOUT_S, "seconds to wait for the transform into target_frame at the image stamp", NOW,
+         limits=(0.0, 5.0)),
+    Spec("outlier_mads", OUTLIER_MADS, "depth outliers: points farther than this many robust standard deviations "
+         "from the part's median depth", NOW, limits=(0.5, 100.0)),
+    Spec("outlier_min_band", OUTLIER_MIN_BAND, "metres around the part's median depth never treated as outliers",
+         NOW, limits=(0.0, 1.0)),
+    Spec("min_depth_points", MIN_GEOMETRY_POINTS, "parts with fewer valid depth points get no 3D region", NOW,
+         limits=(3, MAX_IMAGE_PIXELS)),
+    Spec("axis_hint", tuple(AXIS_HINT), "camera-frame direction the pose's z axis is signed towards (3 numbers; "
+         "default: up in the image)", NOW),
 )
 SPEC = {s.name: s for s in SPECS}
 
@@ -77,9 +105,27 @@ class NodeParameters:
     input_qos: str
     input_depth: int
     diagnostics_period: float
+    depth_qos: str
+    camera_info_qos: str
+    sync_queue: int
+    sync_slop: float
+    sync_wait: float
+    depth_scale: float
+    affordances_file: str
+    target_frame: str
+    tf_timeout: float
+    outlier_mads: float
+    outlier_min_band: float
+    min_depth_points: int
+    axis_hint: tuple[float, ...]
 
     def with_changes(self, changes: Iterable[Parameter]) -> "NodeParameters":
-        return dataclasses.replace(self, **{p.name: p.value for p in changes if p.name in SPEC})
+        return dataclasses.replace(self, **{p.name: _python(p.value) for p in changes if p.name in SPEC})
+
+    def geometry_settings(self) -> GeometrySettings:
+        """The core's geometry settings (raises ValueError for values it refuses, e.g. a zero axis_hint)."""
+        return GeometrySettings(outlier_mads=self.outlier_mads, outlier_min_band=self.outlier_min_band,
+                                min_points=self.min_depth_points, axis_hint=self.axis_hint)
 
     @property
     def object_list(self) -> list[str]:
@@ -105,8 +151,14 @@ def _descriptor(spec: Spec) -> ParameterDescriptor:
 def declare(node: Node) -> NodeParameters:
     """Declare every parameter (overrides from --params-file / -p apply) and return their values."""
     for spec in SPECS:
-        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
-    return NodeParameters(**{s.name: node.get_parameter(s.name).value for s in SPECS})
+        default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+        node.declare_parameter(spec.name, default, _descriptor(spec))
+    return NodeParameters(**{s.name: _python(node.get_parameter(s.name).value) for s in SPECS})
+
+
+def _python(value: Any) -> Any:
+    """Array parameters (list or array.array) as tuples, so that NodeParameters stays immutable."""
+    return tuple(value) if isinstance(value, (list, tuple, array.array)) else value
 
 
 def refusal(parameter: Parameter, state: str) -> str | None:

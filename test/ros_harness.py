@@ -18,15 +18,17 @@ from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
+from visualization_msgs.msg import MarkerArray
 
 from partclipseg_ros.image_conversion import numpy_to_image
-from partclipseg_ros.msg import PartSegmentation
+from partclipseg_ros.msg import AffordanceArray, PartSegmentation
 
 REPO = Path(__file__).resolve().parent.parent
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+SEGMENTATION, AFFORDANCES = "part segmentation", "affordances"  # the node's two diagnostics statuses
 TRANSITIONS = {name: getattr(Transition, f"TRANSITION_{name.upper()}")
                for name in ("configure", "activate", "deactivate", "cleanup", "unconfigured_shutdown")}
 
@@ -68,6 +70,14 @@ class NodeProcess:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+
+def segment_process(log: Path, name: str, queries: str, remaps: dict[str, str]) -> NodeProcess:
+    """`partclipseg-ros segment` as users start it (the shipped config), with tiny random weights, ``queries``, the
+    inputs remapped by ``remaps`` and diagnostics every 0.2 s."""
+    remap_args = [arg for topic, target in remaps.items() for arg in ("-r", f"{topic}:={target}")]
+    return NodeProcess(["-m", "partclipseg_ros.cli", "segment", "--random-weights", "tiny", "--queries", queries,
+                        "--name", name, *remap_args, "-p", "diagnostics_period:=0.2"], log)
 
 
 class Harness:
@@ -134,20 +144,22 @@ class Harness:
         reply = self.call(GetParameters, f"/{node}/get_parameters", GetParameters.Request(names=[name]))
         return parameter_value_to_python(reply.values[0])
 
-    def latest_status(self, node: str) -> DiagnosticStatus | None:
+    def latest_status(self, node: str, component: str = SEGMENTATION) -> DiagnosticStatus | None:
         for status in reversed(self.diagnostics):
-            if status.name.startswith(f"/{node}:"):
+            if status.name == f"/{node}: {component}":
                 return status
         return None
 
     def wait_status(self, node: str, predicate: Callable[[dict[str, str], DiagnosticStatus], bool], timeout: float,
-                    what: str, process: NodeProcess | None = None) -> dict[str, str]:
-        """Wait for a /diagnostics status of ``node`` (received from now on) that satisfies ``predicate``."""
-        start = len(self.diagnostics)
+                    what: str, process: NodeProcess | None = None, since: int | None = None,
+                    component: str = SEGMENTATION) -> dict[str, str]:
+        """Wait for a /diagnostics status ``/<node>: <component>`` (received from now on, or from index ``since`` of
+        ``self.diagnostics``) that satisfies ``predicate``."""
+        start = len(self.diagnostics) if since is None else since
 
         def match():
             for status in self.diagnostics[start:]:
-                if status.name.startswith(f"/{node}:"):
+                if status.name == f"/{node}: {component}":
                     values = {kv.key: kv.value for kv in status.values}
                     if predicate(values, status):
                         return values
@@ -211,3 +223,72 @@ def wait_for_log(harness: Harness, process: NodeProcess, text: str, timeout: flo
     """Wait for ``text`` in the node's log; returns the first log line holding it."""
     harness.wait(lambda: text in process.log(), timeout, f"log line containing {text!r}", process)
     return next(line for line in process.log().splitlines() if text in line)
+
+
+class DepthCamera(Camera):
+    """A colour camera with an aligned depth image (32FC1 or 16UC1) and camera_info, stamped alike; collects the
+    node's AffordanceArrays and MarkerArrays by stamp (subscribe with :meth:`watch_3d`)."""
+
+    def __init__(self, harness: Harness, prefix: str, node: str) -> None:
+        super().__init__(harness, f"{prefix}/image", node)
+        self.depth_publisher = harness.node.create_publisher(Image, f"{prefix}/depth", qos_profile_sensor_data)
+        self.info_publisher = harness.node.create_publisher(CameraInfo, f"{prefix}/camera_info",
+                                                            qos_profile_sensor_data)
+        self.affordances: dict[int, AffordanceArray] = {}
+        self.markers: dict[int, MarkerArray] = {}
+        self.subscriptions: dict[str, Any] = {}
+
+    def next_stamp(self) -> int:
+        """Frames 1 s apart: far beyond sync_slop, so a frame never pairs with another frame's depth."""
+        self._stamp += 1_000_000_000
+        return self._stamp
+
+    def watch_3d(self, affordances: bool = True, markers: bool = False) -> None:
+        """Subscribe (or unsubscribe) ~/affordances and ~/markers: the node computes 3D only for subscribers."""
+        for name, msg_type, store, wanted in (("affordances", AffordanceArray, self.affordances, affordances),
+                                              ("markers", MarkerArray, self.markers, markers)):
+            if wanted and name not in self.subscriptions:
+                self.subscriptions[name] = self.harness.node.create_subscription(
+                    msg_type, f"/{self.node_name}/{name}", lambda m, s=store: s.__setitem__(stamp_key(m), m),
+                    RELIABLE)
+            elif not wanted and name in self.subscriptions:
+                self.harness.node.destroy_subscription(self.subscriptions.pop(name))
+
+    def frame(self, image: np.ndarray, depth: Image | None, info: CameraInfo | None, timeout: float = 30.0,
+              process: NodeProcess | None = None, want_3d: bool = True,
+              depth_offset_ns: int = 0) -> tuple[PartSegmentation, AffordanceArray | None]:
+        """Publish depth and camera_info (when given), then the image, all with one new stamp (depth shifted by
+        ``depth_offset_ns``), again every second until the node answers; with ``want_3d`` also wait for the
+        AffordanceArray of that stamp."""
+        self.harness.wait(lambda: self.publisher.get_subscription_count() > 0, timeout,
+                          f"the node to subscribe {self.publisher.topic_name}", process)
+        stamp = self.next_stamp()
+        frame_id = "test_camera_optical_frame"
+
+        def send() -> None:
+            for publisher, msg, offset in ((self.depth_publisher, depth, depth_offset_ns),
+                                           (self.info_publisher, info, 0)):
+                if msg is not None:
+                    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp + offset, 10**9)
+                    msg.header.frame_id = msg.header.frame_id or frame_id
+                    publisher.publish(msg)
+            self.publish(image, stamp_ns=stamp, frame_id=frame_id)
+
+        send()
+        last = time.monotonic()
+
+        def answered():
+            nonlocal last
+            if time.monotonic() - last > 1.0:  # best effort: a frame can be replaced or lost; send it again
+                send()
+                last = time.monotonic()
+            return stamp in self.results and (not want_3d or stamp in self.affordances)
+
+        self.harness.wait(answered, timeout, f"the answer to frame {stamp}", process)
+        return self.results[stamp][0], self.affordances.get(stamp)
+
+
+def stamp_key(msg) -> int:
+    """A message's stamp in ns (a MarkerArray's from its first marker)."""
+    header = msg.markers[0].header if isinstance(msg, MarkerArray) else msg.header
+    return header.stamp.sec * 10**9 + header.stamp.nanosec

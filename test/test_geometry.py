@@ -13,6 +13,7 @@ from partclipseg.geometry import (
     PartGeometry,
     grasp_frame,
     label_geometries,
+    matrix_from_quaternion,
     part_geometry,
     quaternion_from_matrix,
 )
@@ -284,7 +285,7 @@ def test_grasp_frame_conventions_and_degenerate_axes():
     np.testing.assert_allclose(np.cross(r[:, 0], r[:, 1]), r[:, 2], atol=1e-12)
 
 
-def test_quaternion_of_many_rotations():
+def test_quaternion_of_many_rotations_and_back():
     rng = np.random.default_rng(1)
     rotations = [np.eye(3), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]), np.diag([-1.0, -1.0, 1.0])]
     for _ in range(200):

@@ -125,7 +125,7 @@ def test_backpressure_latest_frame_only_with_a_slow_model(harness, tmp_path):
         assert max(ages) < 3 * steps[len(steps) // 2] + 0.2, f"answers up to {max(ages):.2f} s old"
         skipped = [index[b] - index[a] for a, b in zip(answers, answers[1:])]
         assert sorted(skipped)[len(skipped) // 2] >= 3  # frames replaced while the model was busy
-        statuses = [s for s in harness.diagnostics[statuses_from:] if s.name.startswith(f"/{node}:")]
+        statuses = [s for s in harness.diagnostics[statuses_from:] if s.name == f"/{node}: part segmentation"]
         values = [{kv.key: kv.value for kv in s.values} for s in statuses]
         assert len(values) >= 10 and all(int(v["queue_length"]) <= 1 for v in values)
         final = values[-1]

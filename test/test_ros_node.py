@@ -6,7 +6,7 @@ import functools
 import numpy as np
 import pytest
 
-from ros_harness import RELIABLE, Camera, Harness, NodeProcess, wait_for_log
+from ros_harness import RELIABLE, Camera, Harness, segment_process, wait_for_log
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -31,9 +31,7 @@ def harness():
 @pytest.fixture(scope="module")
 def node(harness, tmp_path_factory):
     """`partclipseg-ros segment` with the shipped config, tiny random weights, two queries, fast diagnostics."""
-    log = tmp_path_factory.mktemp("seg_a") / "node.log"
-    process = NodeProcess(["-m", "partclipseg_ros.cli", "segment", "--random-weights", "tiny", "--queries", QUERIES,
-                           "--name", NODE, "-r", "image:=/test_a/image", "-p", "diagnostics_period:=0.2"], log)
+    process = segment_process(tmp_path_factory.mktemp("seg_a") / "node.log", NODE, QUERIES, {"image": "/test_a/image"})
     yield process
     assert process.stop() == 0, process.log()[-3000:]
 
