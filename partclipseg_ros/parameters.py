@@ -45,6 +45,12 @@ SPECS = (
     Spec("backend", "torch", "inference backend", CONFIGURE, BACKENDS),
     Spec("device", "cpu", "cpu or cuda[:N]", CONFIGURE),
     Spec("precision", "fp32", "fp32, bf16, or fp16 (CUDA)", CONFIGURE, tuple(PRECISIONS)),
+    Spec("cache_dir", "", "where onnxruntime/tensorrt keep exported graphs and engines ('' = $PARTCLIPSEG_CACHE or "
+         "~/.cache/partclipseg)", CONFIGURE),
+    Spec("torch_compile", False, "torch backend: torch.compile the per-frame stages", CONFIGURE),
+    Spec("cuda_graphs", False, "torch backend on CUDA: replay CUDA graphs per query-count bucket", CONFIGURE),
+    Spec("engine_dir", "", "tensorrt backend: engine folder ('' = under cache_dir)", CONFIGURE),
+    Spec("rebuild_engines", False, "tensorrt backend: rebuild engines even when the cached ones match", CONFIGURE),
     Spec("max_queries", MAX_QUERIES, "most queries served at once", CONFIGURE, limits=(1, MAX_QUERIES)),
     Spec("queries", "", "active queries, e.g. 'pot/handle; knife handle' ('' = none); also set by ~/query and "
          "~/set_queries", NOW),
@@ -95,6 +101,11 @@ class NodeParameters:
     backend: str
     device: str
     precision: str
+    cache_dir: str
+    torch_compile: bool
+    cuda_graphs: bool
+    engine_dir: str
+    rebuild_engines: bool
     max_queries: int
     queries: str
     mode: str
@@ -126,6 +137,12 @@ class NodeParameters:
         """The core's geometry settings (raises ValueError for values it refuses, e.g. a zero axis_hint)."""
         return GeometrySettings(outlier_mads=self.outlier_mads, outlier_min_band=self.outlier_min_band,
                                 min_points=self.min_depth_points, axis_hint=self.axis_hint)
+
+    def backend_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`partclipseg.backends.make_backend` beyond name, device and precision."""
+        return dict(cache_dir=self.cache_dir or None, max_queries=self.max_queries, torch_compile=self.torch_compile,
+                    cuda_graphs=self.cuda_graphs, engine_dir=self.engine_dir or None,
+                    rebuild_engines=self.rebuild_engines)
 
     @property
     def object_list(self) -> list[str]:

@@ -42,7 +42,6 @@ from partclipseg.cli import EXPECTED_ERRORS
 from partclipseg.defaults import LOG_THROTTLE_S, NO_INPUT_WARNING_S, OUTPUT_DEPTH
 from partclipseg.drawing import overlay
 from partclipseg.geometry import GeometryInputError
-from partclipseg.model.network import PartCLIPSeg
 from partclipseg.postprocess import Result
 from partclipseg.preprocess import ImageError, as_rgb
 from partclipseg.queries import PartQuery, QueryError, parse_queries
@@ -60,7 +59,7 @@ from .pipeline import LatestFrameWorker
 from .srv import SetQueries
 from .transform import TfLookup, TransformUnavailable
 
-BackendFactory = Callable[[str, PartCLIPSeg, str, str], Backend]
+BackendFactory = Callable[..., Backend]  # make_backend's signature
 RANDOM_BANNER = "RANDOM WEIGHTS - masks are meaningless"
 
 
@@ -137,7 +136,7 @@ class SegmentNode(LifecycleNode):
             queries = parse_queries(p.queries, p.max_queries, affordances=vocabulary) if p.queries.strip() else None
             tf = TfLookup(self, p.target_frame) if p.target_frame else None
             model, description = open_model(p.checkpoint or None, p.random_weights or None, trust=p.trust_checkpoint)
-            backend = self._make_backend(p.backend, model, p.device, p.precision)
+            backend = self._make_backend(p.backend, model, p.device, p.precision, **p.backend_options())
             segmenter = Segmenter(model, backend, mode=p.mode, score_threshold=p.score_threshold,
                                   min_pixels=p.min_pixels, max_queries=p.max_queries)
             if queries:

@@ -32,8 +32,8 @@ class SlowBackend(Backend):
         return f"{self.inner.describe()} + {self.delay * 1e3:.0f} ms sleep"
 
 
-def slow_backend(name: str, model: PartCLIPSeg, device: str, precision: str) -> Backend:
-    return SlowBackend(make_backend(name, model, device, precision), float(os.environ["SLOW_NODE_DELAY_S"]))
+def slow_backend(name: str, model: PartCLIPSeg, device: str, precision: str, **options) -> Backend:
+    return SlowBackend(make_backend(name, model, device, precision, **options), float(os.environ["SLOW_NODE_DELAY_S"]))
 
 
 if __name__ == "__main__":
