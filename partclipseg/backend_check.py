@@ -28,7 +28,7 @@ from .backends import Backend, BackendUnavailable, make_backend
 from .bench import BENCH_QUERIES, format_table
 from .checkpoint import RANDOM_SIZES, open_model
 from .defaults import MAX_QUERIES
-from .model.network import DecoderOutput, PartCLIPSeg, QueryTensors
+from .model.network import PartCLIPSeg
 from .postprocess import Result
 from .samples import load_sample
 from .segmenter import Segmenter
@@ -73,35 +73,6 @@ DEFAULT_VARIANTS = {
     "cuda": ["torch/fp32", "torch/fp16", "torch/bf16", "torch/fp16+graphs", "onnxruntime/fp32", "onnxruntime/fp16",
              "tensorrt/fp32", "tensorrt/fp16"],
 }
-
-
-def _sync(tensor: torch.Tensor) -> None:
-    if tensor.is_cuda:
-        torch.cuda.synchronize(tensor.device)
-
-
-class Synchronised(Backend):
-    """Waits for the device after each stage, so the Segmenter's stage timings are real."""
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        features = self.inner.encode_image(pixel_values)
-        _sync(features)
-        return features
-
-    def decode(self, features: torch.Tensor, query: QueryTensors) -> DecoderOutput:
-        out = self.inner.decode(features, query)
-        _sync(out.main)
-        return out
-
-    def prepare(self, query: QueryTensors) -> QueryTensors:
-        return self.inner.prepare(query)
-
-    def describe(self) -> str:
-        return self.inner.describe()
 
 
 def frame() -> np.ndarray:
@@ -191,7 +162,7 @@ def run_variants(
         except BackendUnavailable as err:
             skipped.append(f"skipped {variant} on {device}: {err}")
             continue
-        segmenter = Segmenter(backend.model if variant.backend == "torch" else model, Synchronised(backend))
+        segmenter = Segmenter(backend.model if variant.backend == "torch" else model, backend)
         label = {"variant": str(variant)}
         if ref is not None:
             parity_rows += [label | row for row in parity(segmenter, variant.precision, ref, image)]

@@ -63,10 +63,11 @@ def check_frame(g: PartGeometry):
     assert np.linalg.det(r) == pytest.approx(1.0)
     assert r[:, 0] @ -g.centroid > 0  # x towards the camera
     assert r[:, 2] @ np.array([0.0, -1.0, 0.0]) >= 0  # z signed by the default hint (up in the image)
-    np.testing.assert_allclose(matrix_from_quaternion(g.quaternion), r, atol=1e-9)
+    np.testing.assert_allclose(reference_matrix(g.quaternion), r, atol=1e-9)
 
 
-def matrix_from_quaternion(q):
+def reference_matrix(q):
+    """Rotation matrix of a unit quaternion (x, y, z, w), written out independently of the library."""
     x, y, z, w = q
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
@@ -295,6 +296,7 @@ def test_quaternion_of_many_rotations_and_back():
         quaternion = quaternion_from_matrix(rotation)
         assert quaternion[3] >= 0 and np.linalg.norm(quaternion) == pytest.approx(1.0)
         np.testing.assert_allclose(matrix_from_quaternion(quaternion), rotation, atol=1e-9)
+        np.testing.assert_allclose(reference_matrix(quaternion), rotation, atol=1e-9)
 
 
 def test_disparity_to_depth():

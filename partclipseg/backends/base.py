@@ -46,6 +46,7 @@ class Backend(ABC):
     """Runs the per-frame stages of a :class:`~partclipseg.model.PartCLIPSeg` model."""
 
     name: str = "backend"
+    device: torch.device = torch.device("cpu")
 
     @abstractmethod
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -58,6 +59,11 @@ class Backend(ABC):
     def prepare(self, query: QueryTensors) -> QueryTensors:
         """Move cached query tensors where :meth:`decode` wants them (called once per query set)."""
         return query
+
+    def synchronize(self) -> None:
+        """Wait for the device's queued work, so that stage timings measure the work and not its launch."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def describe(self) -> str:
         """One line for logs and diagnostics."""
