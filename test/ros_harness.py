@@ -72,12 +72,14 @@ class NodeProcess:
         return self.process.returncode
 
 
-def segment_process(log: Path, name: str, queries: str, remaps: dict[str, str]) -> NodeProcess:
+def segment_process(log: Path, name: str, queries: str, remaps: dict[str, str],
+                    params: dict[str, str] | None = None) -> NodeProcess:
     """`partclipseg-ros segment` as users start it (the shipped config), with tiny random weights, ``queries``, the
-    inputs remapped by ``remaps`` and diagnostics every 0.2 s."""
+    inputs remapped by ``remaps``, diagnostics every 0.2 s and further ``params``."""
     remap_args = [arg for topic, target in remaps.items() for arg in ("-r", f"{topic}:={target}")]
+    param_args = [arg for key, value in (params or {}).items() for arg in ("-p", f"{key}:={value}")]
     return NodeProcess(["-m", "partclipseg_ros.cli", "segment", "--random-weights", "tiny", "--queries", queries,
-                        "--name", name, *remap_args, "-p", "diagnostics_period:=0.2"], log)
+                        "--name", name, *remap_args, "-p", "diagnostics_period:=0.2", *param_args], log)
 
 
 class Harness:
