@@ -30,5 +30,10 @@ setup(
         "hf": ["transformers==5.24.0"],
         "trt": ["tensorrt>=10"],
     },
-    entry_points={"console_scripts": ["partclipseg = partclipseg.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "partclipseg = partclipseg.cli:main",
+            "partclipseg-ros = partclipseg_ros.cli:main",
+        ]
+    },
 )

@@ -85,15 +85,6 @@ class CameraIntrinsics:
         out[..., 2] = 1.0
         return out
 
-    def back_project(self, u: np.ndarray, v: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        """(N, 3) points of pixels ``(u, v)`` at ``depth`` (metres) in the optical frame."""
-        depth = np.asarray(depth)
-        out = np.empty((depth.shape[0], 3), dtype=np.result_type(depth.dtype, np.float32))
-        out[:, 0] = (u - self.cx) * (depth / self.fx)
-        out[:, 1] = (v - self.cy) * (depth / self.fy)
-        out[:, 2] = depth
-        return out
-
     def project(self, points: np.ndarray) -> np.ndarray:
         """(N, 2) pixel coordinates (u, v) of (N, 3) points in front of the camera (z > 0)."""
         points = np.asarray(points, dtype=np.float64)

@@ -141,6 +141,11 @@ def _detect(sd: Mapping[str, torch.Tensor], path: Path) -> tuple[str, dict[str, 
     if any(k.startswith(PREFIX) for k in sd):
         stripped = {k.removeprefix(PREFIX): v for k, v in sd.items()}
         return ("partclipseg" if "decoder.part_obj_mlp.0.weight" in stripped else "clipseg"), stripped
+    if "decoder.transposed_convolution.weight" in sd:
+        raise CheckpointError(
+            f"{path}: a CLIPSeg with the simple (non-refined) head, e.g. CIDAS/clipseg-rd64; only the refined head "
+            f"is supported (CIDAS/clipseg-rd64-refined, which PartCLIPSeg builds on).\n{weights_hint()}"
+        )
     has_clip = any(k.startswith(_V) for k in sd)
     if has_clip and any(k.startswith("decoder.") for k in sd):
         part = "decoder.part_obj_mlp.0.weight" in sd or "non_object_embedding" in sd

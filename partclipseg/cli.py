@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -10,7 +11,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .backends import BACKENDS, BackendUnavailable, make_backend
+from .backends import BACKENDS, PRECISIONS, BackendUnavailable, make_backend
 from .checkpoint import RANDOM_SIZES, CheckpointError, open_model
 from .defaults import MIN_PIXELS, MODES, SCORE_THRESHOLD
 from .drawing import overlay
@@ -22,22 +23,39 @@ from .segmenter import Segmenter
 EXPECTED_ERRORS = (CheckpointError, QueryError, ImageError, BackendUnavailable, FileNotFoundError, ValueError)
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options every command that runs the model shares."""
+def log_progress() -> None:
+    """Show this package's progress logs (exports, engine builds) on stderr."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("partclipseg").setLevel(logging.INFO)
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Which weights to load (every command that needs a model)."""
     group = parser.add_argument_group("model")
     group.add_argument("--checkpoint", help="official PartCLIPSeg .pth or HF CLIPSeg weights (never downloaded)")
     group.add_argument("--random-weights", choices=RANDOM_SIZES,
                        help="run random weights of this size instead of a checkpoint (outputs are marked)")
     group.add_argument("--trust-checkpoint", action="store_true",
                        help="allow full unpickling of checkpoints that hold more than tensors (trusted files only)")
+    return group
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options every command that runs the model shares: weights and backend (docs/deployment.md)."""
+    group = add_weights_arguments(parser)
     group.add_argument("--backend", default="torch", choices=BACKENDS)
     group.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    group.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
+    group.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    group.add_argument("--cache-dir", help="onnxruntime/tensorrt: exported graphs and engines "
+                                           "(default $PARTCLIPSEG_CACHE or ~/.cache/partclipseg)")
+    group.add_argument("--torch-compile", action="store_true", help="torch: torch.compile the per-frame stages")
+    group.add_argument("--cuda-graphs", action="store_true", help="torch on CUDA: replay captured CUDA graphs")
 
 
 def build_segmenter(args: argparse.Namespace, **kwargs) -> tuple[Segmenter, str]:
     model, description = open_model(args.checkpoint, args.random_weights, trust=args.trust_checkpoint)
-    backend = make_backend(args.backend, model, args.device, args.precision)
+    backend = make_backend(args.backend, model, args.device, args.precision, cache_dir=args.cache_dir,
+                           torch_compile=args.torch_compile, cuda_graphs=args.cuda_graphs)
     return Segmenter(model, backend, **kwargs), description
 
 
@@ -115,13 +133,15 @@ def add_segment_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """One sub-command per job; each module that owns a job registers its own parser."""
-    from . import bench, evaluate
+    from . import backend_check, bench, evaluate, export
+    from .backends import tensorrt_backend
     from .data import synth
     from .train import command as train
 
     parser = argparse.ArgumentParser(prog="partclipseg", description="Open-vocabulary part segmentation (PartCLIPSeg).")
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (add_segment_parser, bench.add_parser, train.add_parser, evaluate.add_parser, synth.add_parser):
+    for register in (add_segment_parser, bench.add_parser, export.add_parser, tensorrt_backend.add_parser,
+                     backend_check.add_parser, train.add_parser, evaluate.add_parser, synth.add_parser):
         register(sub)
     return parser
 
@@ -137,6 +157,7 @@ def run(argv: Sequence[str] | None, parser_factory: Callable[[], argparse.Argume
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    log_progress()
     return run(argv, build_parser)
 
 

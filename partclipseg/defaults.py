@@ -1,6 +1,7 @@
 """The one place for defaults and limits shared by the library, the CLI and the ROS node."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 # --- model input (reference §1.1: CIDAS preprocessor, 352x352 bilinear, ImageNet mean/std) ---
@@ -19,6 +20,22 @@ OPEN_CLIP_ARCH = "ViT-B-16-quickgelu"  # tokenizer name (same BPE as HF CLIPToke
 MAX_QUERIES = 16  # also the engines' Qmax
 MAX_QUERY_CHARS = 64  # one query, after normalisation
 MAX_QUERY_STRING_CHARS = 2048  # one string holding several queries
+
+# --- deployment (docs/deployment.md) ---
+ONNX_OPSET = 18  # dynamo exporter; opset >= 23 emits Attention, which TensorRT 10 cannot parse
+QUERY_BUCKETS = (1, 2, 4, 8, 16)  # torch CUDA graphs / torch.compile: query counts padded up to one of these
+TRT_WORKSPACE_MIB = 4096  # TensorRT builder workspace pool limit
+CACHE_ENV = "PARTCLIPSEG_CACHE"  # overrides the cache folder for exported ONNX graphs and TensorRT engines
+
+
+def default_cache_dir() -> Path:
+    """Where exported graphs and engines are kept: $PARTCLIPSEG_CACHE, else $XDG_CACHE_HOME/partclipseg, else
+    ~/.cache/partclipseg."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "partclipseg"
+
 
 # --- images ---
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -54,6 +71,7 @@ DEPTH_SCALE_16UC1 = 0.001  # metres per unit of a 16UC1 depth image (millimetres
 DEPTH_SCALE_32FC1 = 1.0  # metres per unit of a 32FC1 depth image
 OUTLIER_MADS = 5.0  # depth outliers: |z - median| > 5 * 1.4826 * MAD (keeps all of a round part: docs)
 OUTLIER_MIN_BAND = 0.005  # metres; points this close to the median depth are never outliers
+OUTLIER_SAMPLES = 4096  # the median and MAD are taken over at most this many evenly strided points
 MIN_GEOMETRY_POINTS = 10  # fewer valid points under a mask: no pose
 CONFIDENCE_HALF_POINTS = 100  # the point-count factor of the confidence is 0.5 at this many points
 AXIS_HINT = (0.0, -1.0, 0.0)  # the grasp z axis is signed to point along this (camera frame: up in the image)
@@ -75,3 +93,24 @@ def weights_hint() -> str:
     """Where to get weights, for error messages."""
     lines = [f"  {name}: {url}" for name, url in OFFICIAL_WEIGHTS.items()]
     return "Download one of these on a machine with internet access and pass its path:\n" + "\n".join(lines)
+
+
+# --- ROS 2 node (partclipseg_ros) ---
+INPUT_QOS = "sensor_data"  # image subscription: best effort, volatile, keep last INPUT_DEPTH
+INPUT_QOS_CHOICES = ("sensor_data", "reliable", "system_default")
+INPUT_DEPTH = 1  # latest frame only: a deeper input queue only adds stale frames
+OUTPUT_DEPTH = 1  # outputs are reliable, keep last 1
+DIAGNOSTICS_PERIOD_S = 1.0
+NO_INPUT_WARNING_S = 5.0  # warn (QoS hint) when an active node has had no image for this long
+LOG_THROTTLE_S = 5.0  # the same bad-input message is logged at most once per this many seconds
+# depth + camera_info -> ~/affordances and ~/markers
+SYNC_INPUT_QOS = "sensor_data"  # depth and camera_info subscriptions (best effort accepts every publisher)
+SYNC_SLOP_S = 0.02  # depth / camera_info pair with a frame when their stamps differ by at most this (< 1/30 s)
+SYNC_WAIT_S = 0.1  # how long after a frame arrived the node waits for its depth / camera_info (model time counts)
+SYNC_QUEUE = 5  # depth / camera_info messages kept for pairing (also their subscriptions' keep-last depth)
+TF_TIMEOUT_S = 0.1  # TF lookup at the image stamp (target_frame)
+MARKER_AXIS_MIN_M = 0.03  # axes triad length: half the part's largest extent, at least this
+MARKER_LINE_WIDTH_M = 0.004
+MARKER_TEXT_HEIGHT_M = 0.03
+DEMO_RATE_HZ = 2.0
+DEMO_FRAMES = 8

@@ -95,7 +95,7 @@ def postprocess(
 
     scores = torch.empty((n_queries + 1, *size), dtype=logits.dtype, device=logits.device)
     if gating:
-        winner = upsampled[n_queries:-1].argmax(0)
+        winner = upsampled[n_queries:-1].max(0).indices  # max(0) is several times faster than argmax(0) on CPU
         background_index = len(plan.object_channels) - 1
         for i, obj in enumerate(plan.query_objects):
             scores[i] = logits[i] if obj is None else logits[i].masked_fill(winner != obj, -torch.inf)

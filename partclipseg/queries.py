@@ -20,7 +20,7 @@ what a robot does with them; each expands to the parts the vocabulary names:
 
 ==========================  ==========================================================================
 ``grasp:knife``              the knife's graspable parts (``knife/handle``)
-``grasp:`` or ``grasp``      the graspable parts of any object (bare ``handle``)
+``grasp:`` or ``grasp``      the graspable parts of any object (bare ``handle``, ``knob``, ``grip``)
 ==========================  ==========================================================================
 
 With a vocabulary every query also carries its affordance (``pot/handle`` -> grasp; None if the part has none).
@@ -129,6 +129,8 @@ def parse_request(text: str, affordances: "AffordanceVocabulary") -> list[PartQu
         affordance, obj = query, ""
     else:
         return None
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"query {query[:40]!r}... is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
     if affordance not in affordances.names:
         known = ", ".join(affordances.names) or "none"
         raise QueryError(f"query {query!r}: unknown affordance {affordance!r} (the vocabulary has: {known})")

@@ -161,11 +161,11 @@ class Cylinder:
         qb = -(o_radial @ d_radial)
         qc = o_radial @ o_radial - r2
         best = np.full(rays.shape[1], np.inf)
-        for root in _roots(qa, qb, qc):
-            ok = (root > 0) & (np.abs(o_axial + root * d_axial) <= half)
-            np.minimum(best, np.where(ok, root, np.inf), out=best)
-        # caps: axial = +-half with radial distance <= r; |o_r + t d_r|^2 = qa t^2 - 2 qb t + qc + r^2
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # inf * 0 where a ray misses: not a hit either way
+            for root in _roots(qa, qb, qc):
+                ok = (root > 0) & (np.abs(o_axial + root * d_axial) <= half)
+                np.minimum(best, np.where(ok, root, np.inf), out=best)
+            # caps: axial = +-half with radial distance <= r; |o_r + t d_r|^2 = qa t^2 - 2 qb t + qc + r^2
             for level in (-half, half):
                 t = (level - o_axial) / d_axial
                 ok = (t > 0) & (qa * t * t - 2 * qb * t + qc <= 0)

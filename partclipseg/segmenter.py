@@ -100,6 +100,11 @@ class Segmenter:
             self._state = _QueryState(plan, tensors)
         return parsed
 
+    def clear_queries(self) -> None:
+        """Deactivate every query (segment() then raises QueryError until the next set_queries)."""
+        with self._lock:
+            self._state = None
+
     def _text_features(self, prompts: Sequence[str]) -> torch.Tensor:
         new = [p for p in prompts if p not in self._text_cache]
         if new:
@@ -115,6 +120,7 @@ class Segmenter:
         pixels = preprocess(rgb)
         encoded = time.perf_counter()
         features = self.backend.encode_image(pixels)
+        self.backend.synchronize()
         done = time.perf_counter()
         return ImageEncoding(features, rgb.shape[:2], (encoded - start) * 1e3, (done - encoded) * 1e3)
 
@@ -125,6 +131,7 @@ class Segmenter:
             raise QueryError("no active queries: call set_queries() first, e.g. set_queries('pot/handle')")
         start = time.perf_counter()
         out = self.backend.decode(encoding.features, state.tensors)
+        self.backend.synchronize()
         decoded = time.perf_counter()
         result = postprocess(
             state.plan, out, encoding.size, mode or self.mode, objects, self.score_threshold, self.min_pixels

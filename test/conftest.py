@@ -1,11 +1,16 @@
-"""Shared fixtures. Every test run keeps DDS on this machine and on its own domain."""
+"""Shared fixtures. Every test run keeps DDS on this machine and on its own domain, uses the package's Fast DDS
+profile for large images (as every start-up path of the package does) and keeps ROS log files out of ~/.ros."""
 from __future__ import annotations
 
 import os
 import random
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(Path(__file__).parent.parent / "config" / "fastdds_shm.xml"))
+os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="partclipseg-ros-log-"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -34,3 +39,17 @@ def tiny_clipseg() -> PartCLIPSeg:
 def rgb_image() -> np.ndarray:
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, size=(120, 160, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory):
+    """One ONNX/engine cache folder for the whole run (exports are the slow part of backend tests)."""
+    return tmp_path_factory.mktemp("partclipseg-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_graphs(onnx_cache):
+    """The fp32 ONNX graphs of ``make_tiny()``, exported once into ``onnx_cache``."""
+    from partclipseg.export import cached_graphs
+
+    return cached_graphs(make_tiny(), onnx_cache, "fp32")

@@ -108,6 +108,13 @@ def test_plain_clip_is_refused(tmp_path, tiny_model):
         load_checkpoint(tmp_path / "openclip.pt")
 
 
+def test_simple_head_clipseg_is_named(tmp_path, tiny_clipseg):
+    sd = {k: v for k, v in official_state_dict(tiny_clipseg).items() if "transposed_convolution" not in k}
+    sd["decoder.transposed_convolution.weight"] = torch.zeros(64, 1, 16, 16)
+    with pytest.raises(CheckpointError, match="non-refined"):
+        load_checkpoint(_save(tmp_path, sd))
+
+
 def test_clipseg_where_partclipseg_expected(tmp_path, tiny_clipseg):
     path = save_official(tiny_clipseg, tmp_path / "clipseg.pth")
     assert load_checkpoint(path).config.arch == "clipseg"

@@ -13,6 +13,7 @@ from partclipseg.geometry import (
     PartGeometry,
     grasp_frame,
     label_geometries,
+    matrix_from_quaternion,
     part_geometry,
     quaternion_from_matrix,
 )
@@ -62,10 +63,11 @@ def check_frame(g: PartGeometry):
     assert np.linalg.det(r) == pytest.approx(1.0)
     assert r[:, 0] @ -g.centroid > 0  # x towards the camera
     assert r[:, 2] @ np.array([0.0, -1.0, 0.0]) >= 0  # z signed by the default hint (up in the image)
-    np.testing.assert_allclose(matrix_from_quaternion(g.quaternion), r, atol=1e-9)
+    np.testing.assert_allclose(reference_matrix(g.quaternion), r, atol=1e-9)
 
 
-def matrix_from_quaternion(q):
+def reference_matrix(q):
+    """Rotation matrix of a unit quaternion (x, y, z, w), written out independently of the library."""
     x, y, z, w = q
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
@@ -199,7 +201,8 @@ def test_empty_one_pixel_and_tiny_masks():
     g = part_geometry(line, out.depth, K, settings=GeometrySettings(min_points=3))
     assert isinstance(g, PartGeometry) and np.all(np.isfinite(g.rotation)) and np.all(np.isfinite(g.quaternion))
     assert angle_deg(g.axis, [1, 0, 0]) < 5
-    assert part_geometry(line.astype(np.uint8) * 7, out.depth, K, settings=GeometrySettings(min_points=3)).point_count == 3
+    labelled = part_geometry(line.astype(np.uint8) * 7, out.depth, K, settings=GeometrySettings(min_points=3))
+    assert labelled.point_count == 3  # any nonzero value marks the part
 
 
 @pytest.mark.parametrize(
@@ -283,7 +286,7 @@ def test_grasp_frame_conventions_and_degenerate_axes():
     np.testing.assert_allclose(np.cross(r[:, 0], r[:, 1]), r[:, 2], atol=1e-12)
 
 
-def test_quaternion_of_many_rotations():
+def test_quaternion_of_many_rotations_and_back():
     rng = np.random.default_rng(1)
     rotations = [np.eye(3), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]), np.diag([-1.0, -1.0, 1.0])]
     for _ in range(200):
@@ -293,6 +296,7 @@ def test_quaternion_of_many_rotations():
         quaternion = quaternion_from_matrix(rotation)
         assert quaternion[3] >= 0 and np.linalg.norm(quaternion) == pytest.approx(1.0)
         np.testing.assert_allclose(matrix_from_quaternion(quaternion), rotation, atol=1e-9)
+        np.testing.assert_allclose(reference_matrix(quaternion), rotation, atol=1e-9)
 
 
 def test_disparity_to_depth():

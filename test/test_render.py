@@ -31,9 +31,11 @@ def test_intrinsics_helpers():
     assert fov.fx == pytest.approx(320.0) and fov.cx == 319.5
     half = k.scaled(0.5)
     assert (half.width, half.height, half.fx, half.cx) == (320, 240, 250, 159.75)
-    points = np.array([[0.1, -0.2, 1.5], [-0.3, 0.05, 0.7]])
-    uv = k.project(points)
-    np.testing.assert_allclose(k.back_project(uv[:, 0], uv[:, 1], points[:, 2]), points, atol=1e-12)
+    # project() and rays() are inverse: the ray through a point's pixel, scaled by its depth, is the point
+    small = CameraIntrinsics(fx=50.0, fy=40.0, cx=3.5, cy=2.0, width=8, height=5)
+    v, u = np.mgrid[0:5, 0:8]
+    points = small.rays() * np.linspace(0.5, 3.0, 40).reshape(5, 8, 1)
+    np.testing.assert_allclose(small.project(points.reshape(-1, 3)), np.stack([u, v], -1).reshape(-1, 2), atol=1e-9)
     for bad in ([0] * 9, [500, 0, 320, 0, float("nan"), 240, 0, 0, 1]):
         with pytest.raises(CameraError, match="calibrated"):
             CameraIntrinsics.from_k(bad, 640, 480)

@@ -5,7 +5,9 @@ the two per-frame stages. Callers never know which backend ran.
 """
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
+from types import ModuleType
 
 import torch
 
@@ -16,10 +18,35 @@ class BackendUnavailable(RuntimeError):
     """A backend that cannot run here; the message says why and what to install."""
 
 
+def require(module: str, hint: str) -> ModuleType:
+    """Import an optional dependency or raise :class:`BackendUnavailable` saying what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise BackendUnavailable(f"the {module} package is not installed ({err}); {hint}") from err
+
+
+EXPORT_HINT = "pip install onnx==1.23.2 onnxscript==0.7.2 (or: pip install 'partclipseg[export]')"
+
+
+def require_exporter() -> None:
+    """The packages the ONNX export needs (onnxruntime and tensorrt backends export on first use)."""
+    for module in ("onnx", "onnxscript"):
+        require(module, EXPORT_HINT)
+
+
+def require_cuda(device: torch.device, backend: str) -> None:
+    """Refuse a CUDA device torch cannot see (every GPU backend binds torch CUDA tensors)."""
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(f"{backend} on {device} needs a CUDA GPU visible to torch (a CUDA build of torch); "
+                                 "torch sees none: use device 'cpu'")
+
+
 class Backend(ABC):
     """Runs the per-frame stages of a :class:`~partclipseg.model.PartCLIPSeg` model."""
 
     name: str = "backend"
+    device: torch.device = torch.device("cpu")
 
     @abstractmethod
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -32,6 +59,11 @@ class Backend(ABC):
     def prepare(self, query: QueryTensors) -> QueryTensors:
         """Move cached query tensors where :meth:`decode` wants them (called once per query set)."""
         return query
+
+    def synchronize(self) -> None:
+        """Wait for the device's queued work, so that stage timings measure the work and not its launch."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def describe(self) -> str:
         """One line for logs and diagnostics."""

@@ -1,0 +1,222 @@
+"""``partclipseg bench-backends``: every backend variant against torch fp32 on the CPU, in one run.
+
+* Parity: the same 640x480 photo and query sets through the :class:`Segmenter` with the variant and with torch
+  fp32 on the CPU (the reference). Reported: the largest absolute difference of the image features and of the
+  per-query logits, each relative to the largest reference magnitude, and the share of equal label pixels. A
+  variant passes when the logits' relative difference is within :data:`PARITY_TOLERANCE` of its precision.
+* Time: median milliseconds per stage (preprocess, image encoder, decoder, postprocess) and end to end
+  (``Segmenter.segment``) at each query count, the device synchronised after every stage; text encoding is timed
+  once per query set (it runs only when the queries change). ``vs_first`` = the first variant's end-to-end time
+  divided by this one's (> 1: faster).
+
+``scripts/gpu_check.sh`` runs this on a GPU; on the CPU it gives the ONNX Runtime vs torch ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from .backends import Backend, BackendUnavailable, make_backend
+from .bench import BENCH_QUERIES, format_table
+from .checkpoint import RANDOM_SIZES, open_model
+from .defaults import MAX_QUERIES
+from .model.network import PartCLIPSeg
+from .postprocess import Result
+from .samples import load_sample
+from .segmenter import Segmenter
+
+# max |logit difference| / max |reference logit|. fp32 leaves room for TF32 tensor cores, which GPUs use by
+# default in cuDNN convolutions and TensorRT; on the CPU fp32 differences are ~1e-7.
+PARITY_TOLERANCE = {"fp32": 5e-3, "fp16": 3e-2, "bf16": 8e-2}
+FRAME_SIZE = (480, 640)  # height, width
+GOAL_MS = 8.0  # torch fp16, Q = 8, encoder + decoder, H100-class GPU (issue 5)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A backend configuration: ``name/precision[+graphs][+compile]``, e.g. ``torch/fp16+graphs``."""
+
+    backend: str
+    precision: str
+    cuda_graphs: bool = False
+    torch_compile: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> "Variant":
+        head, *options = text.split("+")
+        backend, _, precision = head.partition("/")
+        unknown = set(options) - {"graphs", "compile"}
+        if not precision or unknown:
+            raise ValueError(f"variant {text!r}: expected backend/precision[+graphs][+compile], e.g. torch/fp16+graphs")
+        return cls(backend, precision, "graphs" in options, "compile" in options)
+
+    def __str__(self) -> str:
+        return f"{self.backend}/{self.precision}" + "+graphs" * self.cuda_graphs + "+compile" * self.torch_compile
+
+    def make(self, model: PartCLIPSeg, device: str, cache_dir: str | None) -> Backend:
+        options = dict(torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
+        if self.backend != "torch":
+            options = dict(cache_dir=cache_dir)
+        return make_backend(self.backend, model, device, self.precision, **options)
+
+
+DEFAULT_VARIANTS = {
+    "cpu": ["torch/fp32", "onnxruntime/fp32"],
+    "cuda": ["torch/fp32", "torch/fp16", "torch/bf16", "torch/fp16+graphs", "onnxruntime/fp32", "onnxruntime/fp16",
+             "tensorrt/fp32", "tensorrt/fp16"],
+}
+
+
+def frame() -> np.ndarray:
+    """The 640x480 test frame: the coffee photo (a real image, so logits have realistic structure)."""
+    return cv2.resize(load_sample("coffee"), FRAME_SIZE[::-1], interpolation=cv2.INTER_AREA)
+
+
+@dataclass
+class Reference:
+    features: torch.Tensor
+    results: dict[int, Result]
+
+
+def reference(model: PartCLIPSeg, image: np.ndarray, counts: list[int]) -> Reference:
+    """torch fp32 on the CPU, on a copy of ``model`` (other variants may move theirs to a GPU)."""
+    segmenter = Segmenter(copy.deepcopy(model))
+    features = segmenter.encode_image(image).features
+    results = {}
+    for count in counts:
+        segmenter.set_queries(BENCH_QUERIES[:count])
+        results[count] = segmenter.segment(image)
+    return Reference(features, results)
+
+
+def _relative(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got.float().cpu() - want).abs().max() / want.abs().max().clamp_min(1e-12))
+
+
+def parity(segmenter: Segmenter, precision: str, ref: Reference, image: np.ndarray) -> list[dict]:
+    """One row per query count: relative feature/logit differences and label agreement against ``ref``."""
+    features = _relative(segmenter.encode_image(image).features, ref.features)
+    rows = []
+    for count, want in ref.results.items():
+        segmenter.set_queries(BENCH_QUERIES[:count])
+        got = segmenter.segment(image)
+        logits = _relative(got.logits, want.logits)
+        rows.append({
+            "queries": count,
+            "features_rel": f"{features:.1e}",
+            "logits_rel": f"{logits:.1e}",
+            "labels_equal_%": round(100.0 * float(np.mean(got.labels == want.labels)), 2),
+            "ok": logits <= PARITY_TOLERANCE[precision],
+        })
+    return rows
+
+
+def timing(segmenter: Segmenter, image: np.ndarray, counts: list[int], repeats: int) -> list[dict]:
+    """One row per query count: median ms per stage and end to end."""
+    rows = []
+    for count in counts:
+        segmenter.clear_text_cache()
+        start = time.perf_counter()
+        segmenter.set_queries(BENCH_QUERIES[:count])
+        text_ms = (time.perf_counter() - start) * 1e3
+        for _ in range(2):  # warm-up (CUDA graph capture, autotuning, allocator)
+            segmenter.segment(image)
+        stages: dict[str, list[float]] = {}
+        for _ in range(repeats):
+            start = time.perf_counter()
+            result = segmenter.segment(image)
+            stages.setdefault("end_to_end", []).append((time.perf_counter() - start) * 1e3)
+            for stage, ms in result.timings.items():
+                stages.setdefault(stage, []).append(ms)
+        row = {"queries": count, "text_ms": round(text_ms, 1)}
+        row.update({f"{stage}_ms": round(statistics.median(ms), 2) for stage, ms in stages.items()})
+        row["enc+dec_ms"] = round(row["encode_ms"] + row["decode_ms"], 2)
+        rows.append(row)
+    return rows
+
+
+def run_variants(
+    model: PartCLIPSeg,
+    variants: list[Variant],
+    device: str,
+    counts: list[int],
+    repeats: int,
+    cache_dir: str | None = None,
+    check_parity: bool = True,
+) -> tuple[list[dict], list[dict], list[str]]:
+    """(parity rows, timing rows, skipped-variant lines) for every variant that can run here."""
+    image = frame()
+    ref = reference(model, image, counts) if check_parity else None
+    parity_rows, timing_rows, skipped = [], [], []
+    for variant in variants:
+        try:
+            backend = variant.make(copy.deepcopy(model) if variant.backend == "torch" else model, device, cache_dir)
+        except BackendUnavailable as err:
+            skipped.append(f"skipped {variant} on {device}: {err}")
+            continue
+        segmenter = Segmenter(backend.model if variant.backend == "torch" else model, backend)
+        label = {"variant": str(variant)}
+        if ref is not None:
+            parity_rows += [label | row for row in parity(segmenter, variant.precision, ref, image)]
+        timing_rows += [label | row for row in timing(segmenter, image, counts, repeats)]
+        del segmenter, backend
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    first = {r["queries"]: r["end_to_end_ms"] for r in timing_rows if r["variant"] == timing_rows[0]["variant"]} \
+        if timing_rows else {}
+    for row in timing_rows:
+        row["vs_first"] = round(first[row["queries"]] / row["end_to_end_ms"], 2)
+    return parity_rows, timing_rows, skipped
+
+
+def cmd_bench_backends(args: argparse.Namespace) -> int:
+    variants = [Variant.parse(v) for v in args.variants or DEFAULT_VARIANTS[torch.device(args.device).type]]
+    model, description = open_model(None, random_weights=args.size)
+    torch.manual_seed(0)
+    parity_rows, timing_rows, skipped = run_variants(
+        model, variants, args.device, args.queries, args.repeats, args.cache_dir, not args.skip_parity)
+    device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else \
+        f"CPU, {torch.get_num_threads()} threads"
+    print(f"partclipseg bench-backends: {description}; {FRAME_SIZE[1]}x{FRAME_SIZE[0]} frame; {device_name}; "
+          f"median of {args.repeats}; reference torch fp32 CPU")
+    for line in skipped:
+        print(line)
+    if parity_rows:
+        print("\nparity (relative to the largest reference magnitude; tolerance "
+              + ", ".join(f"{p} {t:g}" for p, t in PARITY_TOLERANCE.items()) + ")")
+        print(format_table(parity_rows))
+    if timing_rows:
+        print("\ntime per frame (ms)")
+        print(format_table(timing_rows))
+    goal = [r for r in timing_rows if r["variant"].startswith("torch/fp16") and r["queries"] == 8]
+    if goal and args.device.startswith("cuda"):
+        best = min(r["enc+dec_ms"] for r in goal)
+        verdict = "met" if best <= GOAL_MS else "not met"
+        print(f"\ngoal (H100-class GPU): torch fp16, Q=8, encoder + decoder <= {GOAL_MS:g} ms: {best:.2f} ms, {verdict}")
+    failed = [r for r in parity_rows if not r["ok"]]
+    if failed:
+        print(f"\nPARITY FAILED for {sorted({r['variant'] for r in failed})}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("bench-backends", help="parity and per-stage time of every backend vs torch fp32 CPU")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--variants", nargs="+", help="backend/precision[+graphs][+compile] (default: all for the "
+                                                      "device; unavailable ones are skipped with the reason)")
+    parser.add_argument("--queries", type=int, nargs="+", default=[1, 8, MAX_QUERIES])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--size", choices=RANDOM_SIZES, default="full", help="random weights of this size")
+    parser.add_argument("--cache-dir", help="exported graphs and engines (default $PARTCLIPSEG_CACHE or "
+                                            "~/.cache/partclipseg)")
+    parser.add_argument("--skip-parity", action="store_true")
+    parser.set_defaults(func=cmd_bench_backends)

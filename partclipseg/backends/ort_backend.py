@@ -1,0 +1,101 @@
+"""ONNX Runtime backend: the two exported graphs (cached per model, :func:`partclipseg.export.cached_graphs`) on
+the CPU, or on CUDA with ``onnxruntime-gpu``. Tensors are bound in place (IO binding), so on CUDA the image
+features never leave the GPU between the encoder and the decoder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..defaults import MAX_QUERIES
+from ..graphs import (
+    GraphSpec, RowBounds, decoder_feeds, decoder_output, decoder_spec, encoder_spec, graph_query, row_bounds, row_counts,
+)
+from ..model.network import DecoderOutput, PartCLIPSeg, QueryTensors
+from .base import Backend, BackendUnavailable, require, require_cuda, require_exporter
+
+INSTALL_HINT = ("pip install onnxruntime==1.32.0 (CPU), or onnxruntime-gpu instead of onnxruntime for CUDA "
+                "(or: pip install 'partclipseg[export]')")
+_NUMPY = {torch.float32: np.float32, torch.int32: np.int32}
+
+
+class OnnxRuntimeBackend(Backend):
+    """The exported graphs in ONNX Runtime at fp32 or fp16 (the fp16 graphs; on the CPU, ONNX Runtime computes
+    the nodes it has no fp16 kernel for in fp32, so fp16 there checks the graphs rather than saving time)."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        model: PartCLIPSeg,
+        device: str = "cpu",
+        precision: str = "fp32",
+        *,
+        cache_dir: Path | str | None = None,
+        max_queries: int = MAX_QUERIES,
+        graphs=None,
+        threads: int | None = None,
+    ) -> None:
+        ort = require("onnxruntime", INSTALL_HINT)
+        self.device = torch.device(device)
+        if precision not in ("fp32", "fp16"):
+            raise BackendUnavailable(f"onnxruntime runs fp32 or fp16 graphs, not {precision!r}")
+        if self.device.type == "cuda":
+            require_cuda(self.device, "onnxruntime")
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise BackendUnavailable(
+                    f"this onnxruntime has no CUDA provider (it has {ort.get_available_providers()}); "
+                    "pip uninstall onnxruntime && pip install onnxruntime-gpu, matching your CUDA version")
+            providers = [("CUDAExecutionProvider", {"device_id": self.device.index or 0})]
+        elif self.device.type == "cpu":
+            providers = ["CPUExecutionProvider"]
+        else:
+            raise BackendUnavailable(f"onnxruntime runs on 'cpu' or 'cuda', not {device!r}")
+        if graphs is None:
+            require_exporter()
+            from ..export import cached_graphs
+
+            graphs = cached_graphs(model, cache_dir, precision, max_queries)
+        self.config = model.config
+        self.precision = precision
+        self.max_queries = graphs.max_queries
+        self.limit = row_bounds(self.config, graphs.max_queries)
+        self.graphs = graphs
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.log_severity_level = 3
+        self.encoder = ort.InferenceSession(str(graphs.encoder), options, providers=providers)
+        self.decoder = ort.InferenceSession(str(graphs.decoder), options, providers=providers)
+        self.specs = {"encoder": encoder_spec(self.config), "decoder": decoder_spec(self.config)}
+
+    def _run(self, session, spec: GraphSpec, inputs: dict[str, torch.Tensor], rows: RowBounds) -> dict[str, torch.Tensor]:
+        binding = session.io_binding()
+        kind, index = self.device.type, self.device.index or 0
+        for name, tensor in inputs.items():
+            binding.bind_input(name, kind, index, _NUMPY[tensor.dtype], tuple(tensor.shape), tensor.data_ptr())
+        outputs = {t.name: torch.empty(t.shape(rows), dtype=t.dtype, device=self.device) for t in spec.outputs}
+        for name, tensor in outputs.items():
+            binding.bind_output(name, kind, index, _NUMPY[tensor.dtype], tuple(tensor.shape), tensor.data_ptr())
+        if kind == "cuda":
+            torch.cuda.current_stream(self.device).synchronize()  # inputs written by torch kernels
+        session.run_with_iobinding(binding)  # returns when the outputs are written
+        return outputs
+
+    @torch.inference_mode()
+    def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        pixels = pixel_values.to(self.device, torch.float32).contiguous()
+        return self._run(self.encoder, self.specs["encoder"], {"pixel_values": pixels}, RowBounds(0, 0, 0))["features"]
+
+    @torch.inference_mode()
+    def decode(self, features: torch.Tensor, query: QueryTensors) -> DecoderOutput:
+        feeds = decoder_feeds(features.to(self.device), query, self.config)
+        return decoder_output(self._run(self.decoder, self.specs["decoder"], feeds, row_counts(query)))
+
+    def prepare(self, query: QueryTensors) -> QueryTensors:
+        return graph_query(query, self.device, self.limit, self.max_queries)
+
+    def describe(self) -> str:
+        return f"onnxruntime {self.device.type} {self.precision} ({self.graphs.folder})"

@@ -1,0 +1,64 @@
+"""PointCloud2 packing and the pure-numpy reader."""
+import struct
+
+import numpy as np
+import pytest
+
+from partclipseg.cloud import FLOAT32, CloudError, CloudField, pack_xyz, read_xyz
+
+
+def test_pack_is_the_standard_xyz_layout_and_reads_back_exactly():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(1000, 3)).astype(np.float32)
+    cloud = pack_xyz(points)
+    assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
+        ("x", 0, FLOAT32, 1), ("y", 4, FLOAT32, 1), ("z", 8, FLOAT32, 1)]
+    assert (cloud.point_step, cloud.row_step, cloud.width, cloud.height) == (12, 12000, 1000, 1)
+    assert not cloud.is_bigendian and cloud.is_dense and len(cloud.data) == 12000
+    # little-endian float32 x, y, z per point, byte for byte
+    assert cloud.data[12:24] == struct.pack("<3f", *points[1])
+    back = read_xyz(cloud.data, cloud.fields, cloud.point_step, cloud.width, cloud.height)
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, points)
+    # float64 input is rounded to float32 once
+    np.testing.assert_array_equal(read_xyz(pack_xyz(points.astype(np.float64)).data, cloud.fields, 12, 1000),
+                                  points)
+
+
+def test_empty_cloud():
+    cloud = pack_xyz(np.zeros((0, 3)))
+    assert (cloud.width, cloud.row_step, cloud.data) == (0, 0, b"")
+    assert read_xyz(cloud.data, cloud.fields, 12, 0).shape == (0, 3)
+
+
+def test_reader_honours_offsets_padding_rows_and_endianness():
+    # an organised 2x3 cloud as PCL writes it: x y z _ rgb, point_step 20, rows padded to 64 bytes
+    points = np.arange(18, dtype=np.float32).reshape(2, 3, 3)
+    rows = []
+    for row in points:
+        data = b"".join(struct.pack(">3f4xf", *p, 0.5) for p in row)
+        rows.append(data + b"\0" * (64 - len(data)))
+    fields = [CloudField("x", 0), CloudField("y", 4), CloudField("z", 8), CloudField("rgb", 16)]
+    back = read_xyz(b"".join(rows), fields, point_step=20, width=3, height=2, is_bigendian=True, row_step=64)
+    np.testing.assert_array_equal(back, points.reshape(-1, 3))
+
+
+@pytest.mark.parametrize(
+    "fields, data, reason",
+    [
+        ([CloudField("x", 0), CloudField("y", 4)], bytes(12), "no field z"),
+        ([CloudField("x", 0), CloudField("y", 4), CloudField("z", 8, datatype=8)], bytes(12), "FLOAT32"),
+        ([CloudField("x", 0), CloudField("y", 4), CloudField("z", 10)], bytes(12), "offset"),
+        ([CloudField("x", 0), CloudField("y", 4), CloudField("z", 8)], bytes(13), "13 bytes"),
+    ],
+)
+def test_reader_rejects_what_it_cannot_read(fields, data, reason):
+    with pytest.raises(CloudError, match=reason):
+        read_xyz(data, fields, point_step=12, width=1)
+
+
+def test_pack_rejects_bad_points():
+    with pytest.raises(CloudError, match=r"\(N, 3\)"):
+        pack_xyz(np.zeros((4, 2)))
+    with pytest.raises(CloudError, match="finite"):
+        pack_xyz(np.array([[0.0, np.nan, 1.0]]))
