@@ -40,6 +40,10 @@ def test_trainable_set_is_the_released_one(tiny_model):
     towers = trainable_names(tiny_model, "all")
     assert "clip.visual.conv1.weight" in towers and "clip.transformer.resblocks.0.attn.in_proj_weight" in towers
     assert "clip.visual.positional_embedding" not in towers and "non_object_embedding" not in towers
+    fixed_codes = trainable_names(tiny_model, "vision", freeze_text=True)
+    assert set(vision) - set(fixed_codes) == {"clip.token_embedding.weight", "clip.positional_embedding"}
+    with pytest.raises(ValueError, match="contradicts"):
+        trainable_names(tiny_model, "all", freeze_text=True)
 
 
 def test_no_weight_decay_for_norms_and_embeddings(tiny_model):

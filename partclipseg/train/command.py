@@ -69,7 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig(
             iterations=args.iterations or TRAIN_ITERATIONS, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, seed=args.seed, checkpoint_period=args.checkpoint_period,
-            flip=not args.no_flip, towers=args.train_towers, clip_norm=args.clip_norm, loss=loss,
+            flip=not args.no_flip, towers=args.train_towers, freeze_text=args.freeze_text, clip_norm=args.clip_norm,
+            loss=loss,
         )
         prompts = TrainingVocabulary(dataset.classes).plan.prompts
         trainer = Trainer(starting_model(args, prompts), dataset, config, out, device=args.device)
@@ -118,6 +119,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="full-model gradient-norm clipping (the release: 0.01)")
     opt.add_argument("--train-towers", choices=TOWERS, default="none",
                      help="also train the CLIP vision tower, or both towers (not in the release; needed from scratch)")
+    opt.add_argument("--freeze-text", action="store_true",
+                     help="keep the text token and position embeddings frozen (from scratch: fixed prompt codes)")
     opt.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     run = p.add_argument_group("run")
     run.add_argument("--device", default="cpu", help="cpu or cuda[:N]")

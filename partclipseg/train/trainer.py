@@ -9,7 +9,9 @@ the CLIPSeg head and FiLM layers.
 ``towers="vision"`` also trains the CLIP vision tower, ``towers="all"`` the text tower too (never the vision
 positional table, which the official format stores at 224 resolution). This departs from the release, which
 fine-tunes a pretrained CLIP: a model trained from scratch (no CLIP weights here) needs its vision tower trained
-to see anything at all.
+to see anything at all. ``freeze_text`` keeps the text token and position embeddings frozen too: from scratch, a
+random text tower's prompt features are the class codes, and training its embeddings (or the whole tower) lets
+them drift onto each other until every prompt gives the same map.
 
 Checkpoints are official-layout files (``save_official``) with ``optimizer``, ``scheduler``, ``iteration`` and
 ``trainer`` entries beside ``model``: they resume here and load wherever the released weights load. Batches are
@@ -37,6 +39,7 @@ from .losses import LossConfig, Losses, partclipseg_losses
 
 RELEASED_TRAINABLE = ("visual_adapter.", "clip.token_embedding.", "clip.positional_embedding", "decoder.")
 FROZEN_ALWAYS = ("non_object_embedding", "clip.visual.positional_embedding")
+TEXT_EMBEDDINGS = ("clip.token_embedding.", "clip.positional_embedding")
 LAST = "last.pth"
 TOWERS = ("none", "vision", "all")
 
@@ -54,6 +57,7 @@ class TrainConfig:
     log_period: int = 10
     flip: bool = True
     towers: str = "none"  # also train these CLIP towers: "none" (as released), "vision" or "all"
+    freeze_text: bool = False  # keep the text token and position embeddings frozen (fixed prompt codes)
     loss: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
@@ -106,11 +110,15 @@ def part_model_from_clipseg(clipseg: PartCLIPSeg, seed: int = TRAIN_SEED) -> Par
     return model
 
 
-def trainable_names(model: PartCLIPSeg, towers: str = "none") -> list[str]:
-    """Names of the parameters trained: the released set, plus the vision tower or every CLIP weight."""
+def trainable_names(model: PartCLIPSeg, towers: str = "none", freeze_text: bool = False) -> list[str]:
+    """Names of the parameters trained: the released set, plus the vision tower or every CLIP weight;
+    ``freeze_text`` takes the text token and position embeddings out of the released set."""
+    if freeze_text and towers == "all":
+        raise ValueError("freeze_text contradicts towers='all' (which trains the text tower)")
     extra = {"none": (), "vision": ("clip.visual.",), "all": ("clip.",)}[towers]
+    frozen = FROZEN_ALWAYS + (TEXT_EMBEDDINGS if freeze_text else ())
     return [name for name, _ in model.named_parameters()
-            if not name.startswith(FROZEN_ALWAYS) and name.startswith(RELEASED_TRAINABLE + extra)]
+            if not name.startswith(frozen) and name.startswith(RELEASED_TRAINABLE + extra)]
 
 
 def parameter_groups(model: PartCLIPSeg, names: list[str], weight_decay: float) -> list[dict[str, Any]]:
@@ -153,7 +161,7 @@ class Trainer:
         self.config = config
         self.out = Path(out)
         self.vocabulary = TrainingVocabulary(dataset.classes)
-        self.names = trainable_names(model, config.towers)
+        self.names = trainable_names(model, config.towers, config.freeze_text)
         for name, param in model.named_parameters():
             param.requires_grad_(name in self.names)
         self.params = [p for p in model.parameters() if p.requires_grad]
