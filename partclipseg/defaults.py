@@ -87,12 +87,15 @@ OFFICIAL_WEIGHTS = {
 # A small model trained in this repository on synthetic kitchen parts (see docs/training.md): the embedded default
 # of the demo and the end-to-end tests. Not a substitute for the official weights.
 BUNDLED_CHECKPOINT = Path(__file__).parent / "weights" / "kitchen-tiny.pth"
+BUNDLED_OBJECTS = ("pot", "pan", "mug", "knife", "spatula", "bottle")  # the synthetic objects it was trained on
 
 
 def weights_hint() -> str:
     """Where to get weights, for error messages."""
     lines = [f"  {name}: {url}" for name, url in OFFICIAL_WEIGHTS.items()]
-    return "Download one of these on a machine with internet access and pass its path:\n" + "\n".join(lines)
+    return ("Download one of these on a machine with internet access and pass its path:\n" + "\n".join(lines)
+            + f"\nOr try the tiny model trained here on synthetic kitchen parts (it knows {', '.join(BUNDLED_OBJECTS)}):"
+            f"\n  {BUNDLED_CHECKPOINT}")
 
 
 # --- ROS 2 node (partclipseg_ros) ---

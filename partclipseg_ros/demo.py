@@ -1,10 +1,10 @@
-"""``partclipseg-ros demo``: the segment node on the bundled sample photos, end to end over DDS.
+"""``partclipseg-ros demo``: the segment node on the bundled samples, end to end over DDS.
 
 One process, one executor, three nodes: the segment node (configured and activated as the launch file does), a
-player that publishes the sample photos as rgb8 frames of a camera (``/demo/camera/image``) at a fixed rate after
+player that publishes the sample images as rgb8 frames of a camera (``/demo/camera/image``) at a fixed rate after
 setting the queries through ``~/set_queries``, and a recorder that prints one line per PartSegmentation and writes
-the ``~/overlay`` images. Samples with real depth (the Middlebury motorcycle) also get their depth image (32FC1)
-and camera_info, with the image's stamp and frame; their line adds the node's 3D regions from ``~/affordances``.
+the ``~/overlay`` images. Samples with depth (the Middlebury motorcycle, the rendered kitchen) also get their depth image
+(32FC1) and camera_info, with the image's stamp and frame; their line adds the node's 3D regions from ``~/affordances``.
 Frames still go through DDS (rclpy has no intra-process transport).
 """
 from __future__ import annotations
@@ -81,9 +81,14 @@ def demo_weights(args: argparse.Namespace) -> tuple[str, str]:
     )
 
 
+def default_samples(checkpoint: str) -> list[str]:
+    """The bundled model knows only synthetic kitchen objects: it plays the kitchen scene; other weights play all."""
+    return ["kitchen"] if checkpoint == str(BUNDLED_CHECKPOINT) else list(SAMPLES)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     checkpoint, random_weights = demo_weights(args)
-    names = args.sample or list(SAMPLES)
+    names = args.sample or default_samples(checkpoint)
     queries = args.query or [SAMPLES[name].queries for name in names]
     parse_queries(queries, affordances=load_affordances())  # a bad --query fails here, with the parser's message
     keep_dds_local()
@@ -229,9 +234,10 @@ def wait_for_subscriber(executor: Executor, publisher: Publisher, timeout: float
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="run the node on the bundled sample photos (with real depth for the "
-                                       "motorcycle), print one line per frame, write overlays")
-    demo.add_argument("--sample", action="append", choices=list(SAMPLES), help="sample photo(s) to play (default: all)")
+    demo = sub.add_parser("demo", help="run the node on the bundled samples (with depth for the motorcycle and the "
+                                       "kitchen), print one line per frame, write overlays")
+    demo.add_argument("--sample", action="append", choices=list(SAMPLES),
+                      help="sample(s) to play (default: the kitchen scene with the bundled model, else all)")
     demo.add_argument("--query", action="append", help="queries (default: the samples' own, e.g. 'cup/handle')")
     demo.add_argument("--rate", type=float, default=DEMO_RATE_HZ, help="frames per second")
     demo.add_argument("--frames", type=int, default=DEMO_FRAMES, help="stop after this many frames")
