@@ -22,6 +22,7 @@ import torch
 from .defaults import weights_hint
 from .model.config import ModelConfig, tiny_config
 from .model.network import PartCLIPSeg
+from .queries import PartQuery, QueryError, parse_query
 
 PREFIX = "partclipseg_model."
 _V = "clip.vision_model."
@@ -222,17 +223,29 @@ def load_checkpoint(path: str | Path, expect: str | None = None, trust: bool = F
     full unpickling for files that hold more than tensors (only for files you trust).
     """
     path = Path(path)
-    sd, arch = _detect_file(path, trust)
+    raw = _read(path, trust)
+    arch, sd = _detect(_state_dict(raw, path), path)
     if expect is not None and arch != expect:
         found = "a plain CLIPSeg checkpoint (no part branch)" if arch == "clipseg" else "a PartCLIPSeg checkpoint"
         raise CheckpointError(f"{path}: expected a {expect} checkpoint, found {found}.\n{weights_hint()}")
-    return model_from_state_dict(sd, arch, source=str(path))
+    model = model_from_state_dict(sd, arch, source=str(path))
+    if arch == "partclipseg":
+        model.trained_classes = _trained_classes(raw, path)
+    return model
 
 
-def _detect_file(path: Path, trust: bool = False) -> tuple[dict[str, torch.Tensor], str]:
-    sd = _state_dict(_read(path, trust), path)
-    arch, stripped = _detect(sd, path)
-    return stripped, arch
+def _trained_classes(raw: Any, path: Path) -> tuple[PartQuery, ...]:
+    """The ``classes`` entry that this package's trainer writes beside the weights (the official files have none)."""
+    names = raw.get("classes") if isinstance(raw, Mapping) else None
+    if names is None:
+        return ()
+    try:
+        classes = tuple(parse_query(name) for name in names)
+    except (TypeError, QueryError) as err:
+        raise CheckpointError(f"{path}: its 'classes' entry is not a list of object/part names ({err})") from err
+    if any(c.object is None for c in classes):
+        raise CheckpointError(f"{path}: its 'classes' entry names a part without its object")
+    return classes
 
 
 def model_from_state_dict(sd: Mapping[str, torch.Tensor], arch: str, source: str = "state dict") -> PartCLIPSeg:

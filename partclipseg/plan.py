@@ -48,16 +48,23 @@ class PromptPlan:
         return len(self.prompts) + int(self.background)
 
     @classmethod
-    def build(cls, queries: Sequence[PartQuery], part_model: bool, all_rows: bool = False) -> "PromptPlan":
-        """Plan a query set. ``all_rows`` decodes every prompt through the main head (training needs them)."""
+    def build(
+        cls, queries: Sequence[PartQuery], part_model: bool, all_rows: bool = False, anchor: Sequence[PartQuery] = ()
+    ) -> "PromptPlan":
+        """Plan a query set. ``all_rows`` decodes every prompt through the main head (training needs them).
+
+        ``anchor``: the classes a PartCLIPSeg model was trained on, when known. The object half of a pair is the
+        prompt at the object's index (reference §1.4), so it depends on the whole vocabulary; anchored, every
+        query in the training vocabulary gets the prompts and indices of training, whatever else is asked, and
+        Pred-All weighs all the trained objects."""
         queries = tuple(queries)
         if part_model:
-            return cls._partclipseg(queries, all_rows)
+            return cls._partclipseg(queries, all_rows, tuple(anchor))
         return cls._clipseg(queries)
 
     @classmethod
-    def _partclipseg(cls, queries: tuple[PartQuery, ...], all_rows: bool) -> "PromptPlan":
-        vocab = Vocabulary.from_queries(queries)
+    def _partclipseg(cls, queries: tuple[PartQuery, ...], all_rows: bool, anchor: tuple[PartQuery, ...]) -> "PromptPlan":
+        vocab = Vocabulary.from_queries(queries, anchor)
         n_parts, n_objects = len(vocab.parts), len(vocab.objects)
         background_row = n_parts + n_objects
         part_of = {p: i for i, p in enumerate(vocab.parts)}

@@ -186,8 +186,10 @@ class Vocabulary:
     objects: tuple[str, ...]
 
     @classmethod
-    def from_queries(cls, queries: Iterable[PartQuery]) -> "Vocabulary":
-        queries = list(queries)
+    def from_queries(cls, queries: Iterable[PartQuery], anchor: Iterable[PartQuery] = ()) -> "Vocabulary":
+        """The vocabulary of ``queries``, plus that of ``anchor`` (a model's training classes: with it, a query
+        set's prompts and indices are those the model was trained with, see :class:`PromptPlan`)."""
+        queries = list(queries) + list(anchor)
         return cls(
             parts=tuple(sorted({q.part for q in queries})),
             objects=tuple(sorted({q.object for q in queries if q.object is not None})),

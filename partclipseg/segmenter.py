@@ -94,7 +94,7 @@ class Segmenter:
         """Parse and activate a query set (raises :class:`QueryError` and keeps the old set on bad input)."""
         parsed = parse_queries(queries, self.max_queries)
         with self._lock:
-            plan = PromptPlan.build(parsed, self.model.config.is_part_model)
+            plan = PromptPlan.build(parsed, self.model.config.is_part_model, anchor=self.model.trained_classes)
             features = self._text_features(plan.prompts)
             tensors = self.backend.prepare(self.model.condition(features, plan))
             self._state = _QueryState(plan, tensors)

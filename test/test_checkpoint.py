@@ -9,6 +9,7 @@ from conftest import make_tiny
 from partclipseg.checkpoint import (CheckpointError, PREFIX, load_checkpoint, model_from_state_dict,
                                     official_state_dict, open_model, save_official)
 from partclipseg.model import ModelConfig, PartCLIPSeg
+from partclipseg.queries import PartQuery
 from partclipseg.segmenter import Segmenter
 
 KEYS = json.loads((Path(__file__).parent / "data" / "official-checkpoint-keys-small.json").read_text())
@@ -39,6 +40,15 @@ def test_round_trip(tmp_path, rgb_image, mlp_layers):
     a, b = _outputs(model, rgb_image), _outputs(loaded, rgb_image)
     assert np.array_equal(a.labels, b.labels)
     assert torch.equal(a.logits, b.logits)
+
+
+def test_trained_classes_travel_with_the_weights(tmp_path, tiny_model):
+    assert load_checkpoint(save_official(tiny_model, tmp_path / "official.pth")).trained_classes == ()
+    path = save_official(tiny_model, tmp_path / "ours.pth", classes=["pot/handle", "knife/blade"])
+    assert load_checkpoint(path).trained_classes == (PartQuery("handle", "pot"), PartQuery("blade", "knife"))
+    bad = save_official(tiny_model, tmp_path / "bad.pth", classes=["handle"])
+    with pytest.raises(CheckpointError, match="part without its object"):
+        load_checkpoint(bad)
 
 
 def test_module_prefix_and_plain_state_dict(tmp_path, tiny_model, rgb_image):

@@ -47,3 +47,17 @@ def test_object_half_index_quirk(tiny_model):
     assert not torch.allclose(tensors.pair_film_mul[0], intended[0])
     # decoder features do use the offset: [part row, P + object row]; background row doubled
     assert tensors.pair_index.tolist() == [[1, 3], [0, 2], [4, 4]]
+
+
+def test_a_plan_anchored_to_the_training_classes_keeps_their_prompts_and_indices():
+    trained = parse_queries("pot/handle; pot/lid; knife/blade; knife/handle; mug/handle")
+    full = PromptPlan.build(trained, part_model=True)
+    subset = PromptPlan.build(parse_queries("mug/handle"), part_model=True, anchor=trained)
+    assert subset.prompts == full.prompts == ("blade", "handle", "lid", "knife", "mug", "pot")
+    # mug/handle: part 1, object 1, as in training (unanchored, the vocabulary is just (handle, mug): object 0)
+    assert (subset.pair_parts, subset.pair_objects) == ((1,), (1,))
+    assert PromptPlan.build(parse_queries("mug/handle"), part_model=True).pair_objects == (0,)
+    assert len(subset.object_channels) == 3 + 1  # Pred-All weighs every trained object, then the background
+    # a query outside the training vocabulary joins it (sorted, as the official code builds it)
+    extended = PromptPlan.build(parse_queries("cup/handle"), part_model=True, anchor=trained)
+    assert extended.prompts == ("blade", "handle", "lid", "cup", "knife", "mug", "pot")

@@ -4,7 +4,7 @@ import torch
 
 from conftest import make_tiny
 from partclipseg.preprocess import ImageError, as_rgb, preprocess
-from partclipseg.queries import QueryError
+from partclipseg.queries import QueryError, parse_queries
 from partclipseg.segmenter import Segmenter
 
 SIXTEEN = [f"object{i}/part{i % 5}" for i in range(16)]
@@ -82,6 +82,22 @@ def test_bare_part_logits_do_not_depend_on_other_queries(tiny_model, rgb_image):
     alone = seg.segment(rgb_image).logits[0]
     seg.set_queries("pot/lid; handle; knife/blade; cup/rim")
     torch.testing.assert_close(seg.segment(rgb_image).logits[1], alone, atol=1e-5, rtol=0)
+
+
+def test_a_trained_model_answers_a_query_alone_as_within_its_training_classes(rgb_image):
+    """Anchored to the model's training classes, a query's maps do not depend on what else is asked: the object
+    half of its pair is the one the model was trained with (unanchored, "pot" would take "handle"'s embedding
+    instead of "lid"'s)."""
+    model = make_tiny(seed=3)
+    model.trained_classes = parse_queries("pot/handle; pot/lid; knife/blade; knife/handle; mug/handle")
+    seg = Segmenter(model)
+    seg.set_queries(list(model.trained_classes))
+    together = seg.segment(rgb_image).logits[0]
+    seg.set_queries("pot/handle")
+    torch.testing.assert_close(seg.segment(rgb_image).logits[0], together, atol=1e-5, rtol=0)
+    model.trained_classes = ()
+    seg.set_queries("pot/handle")
+    assert not torch.allclose(seg.segment(rgb_image).logits[0], together, atol=1e-3)
 
 
 def test_bgr_grey_rgba_inputs(tiny_model, rgb_image):

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..defaults import ADAPTER_MIX, OPEN_CLIP_ARCH
 from ..plan import PromptPlan
+from ..queries import PartQuery
 from .config import ModelConfig
 from .decoder import Adapter, Decoder
 
@@ -94,6 +95,8 @@ class PartCLIPSeg(nn.Module):
         self.register_buffer("source_positions", source)
         self.set_source_positions(source)
         self.decoder = Decoder(config)
+        # the classes it was trained on, where its checkpoint says (prompt plans are anchored to them)
+        self.trained_classes: tuple[PartQuery, ...] = ()
         if config.is_part_model:
             self.visual_adapter = Adapter(config.vision_width, config.adapter_hidden)
             self.non_object_embedding = nn.Parameter(torch.randn(1, config.projection_dim) * config.projection_dim**-0.5)

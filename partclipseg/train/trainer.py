@@ -161,6 +161,7 @@ class Trainer:
         self.config = config
         self.out = Path(out)
         self.vocabulary = TrainingVocabulary(dataset.classes)
+        model.trained_classes = self.vocabulary.plan.queries  # saved as "classes"; plans anchor to them
         self.names = trainable_names(model, config.towers, config.freeze_text)
         for name, param in model.named_parameters():
             param.requires_grad_(name in self.names)
