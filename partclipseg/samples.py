@@ -39,7 +39,7 @@ SAMPLES: dict[str, Sample] = {
         Sample("motorcycle", "motorbike/wheel; motorbike/saddle; motorbike/headlight",
                "left view of the Middlebury motorcycle stereo pair", lambda: _data().stereo_motorcycle()[0]),
         Sample("rocket", "rocket/body; rocket/engine", "a rocket on its launch pad", lambda: _data().rocket()),
-        Sample("kitchen", "pot/handle; spatula/handle; knife/blade", "a rendered kitchen scene (synthetic, exact "
+        Sample("kitchen", "pot/lid; pot/handle; spatula/handle", "a rendered kitchen scene (synthetic, exact "
                "depth) of objects the bundled model knows", lambda: _kitchen().rgb),
     )
 }
@@ -75,7 +75,7 @@ _MOTORCYCLE_BASELINE = 0.193001
 
 
 # A scene of the synthetic generator (docs/training.md) that the bundled model never saw (it trained on the
-# generator's seed-0 stream): picked by its ground truth for three well visible handles, not by any model output.
+# generator's seed-0 stream): picked by its ground truth for three well visible handles, before the model existed.
 _KITCHEN_SEED = 1013
 
 
