@@ -66,6 +66,9 @@ class OnnxRuntimeBackend(Backend):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or torch.get_num_threads()
+        # ORT's pool threads spin-wait after each run by default, taking the CPU from the torch postprocessing
+        # that follows (measured: 44 ms instead of 6 ms at Q = 1, 640x480, 2 cores)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self.encoder = ort.InferenceSession(str(graphs.encoder), options, providers=providers)
         self.decoder = ort.InferenceSession(str(graphs.decoder), options, providers=providers)
