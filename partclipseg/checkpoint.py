@@ -327,15 +327,17 @@ def official_state_dict(model: PartCLIPSeg) -> dict[str, torch.Tensor]:
 def save_official(
     model: PartCLIPSeg, path: str | Path, iteration: int = 0, dtype: torch.dtype | None = None, **extra: Any
 ) -> Path:
-    """Write ``{"model": official state dict, "iteration": ..., **extra}`` (detectron2 layout); ``dtype``
-    (e.g. torch.float16, to ship small files) converts the floating-point tensors; the loader casts back."""
+    """Write ``{"model": official state dict, "iteration": ..., **extra}`` (detectron2 layout), plus the model's
+    ``trained_classes`` as ``"classes"`` when it has them (the loader reads them back); ``dtype`` (e.g.
+    torch.float16, to ship small files) converts the floating-point tensors; the loader casts back."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     state = official_state_dict(model)
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    torch.save({"model": state, "iteration": iteration, **extra}, tmp)
+    classes = {"classes": [c.name for c in model.trained_classes]} if model.trained_classes else {}
+    torch.save({"model": state, "iteration": iteration, **classes, **extra}, tmp)
     tmp.replace(path)
     return path
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .camera import CameraIntrinsics, disparity_to_depth
 from .defaults import BUNDLED_OBJECTS
+
+if TYPE_CHECKING:
+    from .data.dataset import PartSample
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,6 @@ SAMPLES: dict[str, Sample] = {
                "depth) of objects the bundled model knows", lambda: _kitchen().rgb),
     )
 }
-PHOTOS = tuple(name for name in SAMPLES if name != "kitchen")
 
 
 def load_sample(name: str) -> np.ndarray:
@@ -80,11 +82,16 @@ _KITCHEN_SEED = 1013
 
 
 @lru_cache(maxsize=1)
-def _kitchen() -> DepthSample:
+def kitchen_scene() -> PartSample:
+    """The kitchen sample with its labels (ids of ``kitchen_classes(objects=BUNDLED_OBJECTS)``)."""
     from .data.synth import SceneConfig, kitchen_classes, make_scene
 
-    scene = make_scene(np.random.default_rng(_KITCHEN_SEED), kitchen_classes(objects=BUNDLED_OBJECTS), "kitchen",
-                       SceneConfig(640, 480, min_objects=3, max_objects=3))
+    return make_scene(np.random.default_rng(_KITCHEN_SEED), kitchen_classes(objects=BUNDLED_OBJECTS), "kitchen",
+                      SceneConfig(640, 480, min_objects=3, max_objects=3))
+
+
+def _kitchen() -> DepthSample:
+    scene = kitchen_scene()
     return DepthSample(rgb=scene.image, depth=scene.depth, intrinsics=scene.intrinsics)
 
 

@@ -7,12 +7,12 @@ from scipy.spatial import cKDTree
 
 from partclipseg.checkpoint import load_checkpoint
 from partclipseg.data import open_dataset
-from partclipseg.data.synth import SceneConfig, generate, kitchen_classes, make_scene
+from partclipseg.data.synth import generate, kitchen_classes
 from partclipseg.defaults import BUNDLED_CHECKPOINT, BUNDLED_OBJECTS
 from partclipseg.geometry import part_geometry
 from partclipseg.evaluate import evaluate
 from partclipseg.queries import PartQuery
-from partclipseg.samples import SAMPLES, load_depth
+from partclipseg.samples import SAMPLES, kitchen_scene, load_depth
 from partclipseg.segmenter import Segmenter
 
 OBJECTS = list(BUNDLED_OBJECTS)
@@ -51,7 +51,7 @@ def test_bundled_model_finds_the_kitchen_samples_pot_lid_and_its_3d_region(bundl
     found, and the 3D points of its mask lie on the true lid (rendered depth)."""
     kitchen = load_depth("kitchen")
     classes = kitchen_classes(objects=OBJECTS)
-    scene = make_scene(np.random.default_rng(1013), classes, "kitchen", SceneConfig(640, 480, 3, 3))
+    scene = kitchen_scene()
     assert np.array_equal(scene.image, kitchen.rgb)  # the sample is this rendered scene
     truth = scene.parts == classes.classes.index(PartQuery("lid", "pot"))
     segmenter = Segmenter(bundled)

@@ -80,8 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{result.iterations} iterations in {result.seconds / 60:.1f} min: loss {result.first_loss:.4f} -> "
           f"{result.last_loss:.4f}; checkpoint {result.checkpoint}")
     if args.export:
-        path = export_weights(trainer.model, args.export, half=not args.export_fp32, iteration=result.iterations,
-                              classes=[q.name for q in trainer.vocabulary.plan.queries])
+        path = export_weights(trainer.model, args.export, half=not args.export_fp32, iteration=result.iterations)
         print(f"weights -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
     (out / "summary.json").write_text(json.dumps({
         "iterations": result.iterations, "minutes": round(result.seconds / 60, 2), "first_loss": result.first_loss,

@@ -161,7 +161,7 @@ class Trainer:
         self.config = config
         self.out = Path(out)
         self.vocabulary = TrainingVocabulary(dataset.classes)
-        model.trained_classes = self.vocabulary.plan.queries  # saved as "classes"; plans anchor to them
+        model.trained_classes = self.vocabulary.plan.queries  # save_official writes them; plans anchor to them
         self.names = trainable_names(model, config.towers, config.freeze_text)
         for name, param in model.named_parameters():
             param.requires_grad_(name in self.names)
@@ -221,7 +221,6 @@ class Trainer:
         return save_official(
             self.model, path or self.out / LAST, iteration=self.iteration, optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict(), trainer=self.config.to_dict(),
-            classes=[c.name for c in self.vocabulary.plan.queries],
         )
 
     def run(self, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
