@@ -9,7 +9,7 @@ from partclipseg.model.network import DecoderOutput
 from partclipseg.plan import PromptPlan
 from partclipseg.queries import PartQuery
 from partclipseg.train.losses import (LossConfig, attention_losses, gaussian_kernel, mask_losses,
-                                      partclipseg_losses)
+                                      object_pixel_weights, partclipseg_losses)
 
 # training vocabulary: parts [body, handle], objects [mug, pot]; classes t: 0 mug/body, 1 mug/handle, 2 pot/body
 CLASSES = [PartQuery("body", "mug"), PartQuery("handle", "mug"), PartQuery("body", "pot")]
@@ -55,6 +55,33 @@ def test_mask_losses_equal_hand_computed_weighted_bce():
     expected = sum(wi * bce(x, y) for t in targets for wi, x, y in zip([1, 1, 0.05], logits, t)) / 9
     assert float(obj) == pytest.approx(expected, rel=1e-5)
 
+
+
+def test_object_pixel_weights_give_every_present_object_the_same_total():
+    # 4 mug pixels, 1 pot pixel, 1 background pixel: mug pixels 5 / (2 * 4), the pot pixel 5 / (2 * 1)
+    objects = torch.tensor([[[0, 0, 0, 0, 1, -1]]])
+    w = object_pixel_weights(objects)
+    assert torch.allclose(w, torch.tensor([[[0.625, 0.625, 0.625, 0.625, 2.5, 1.0]]]))
+    assert float(w[0, 0, :4].sum()) == pytest.approx(float(w[0, 0, 4]))
+    assert float(w[objects >= 0].mean()) == pytest.approx(1.0)
+    assert torch.equal(object_pixel_weights(torch.full((1, 2, 2), -1)), torch.ones(1, 2, 2))
+
+
+def test_balanced_object_term_weighs_pixels_and_leaves_the_other_terms_alone():
+    parts = torch.tensor([[[0, 0, 0, 2, -1]]])
+    objects = torch.tensor([[[0, 0, 0, 1, -1]]])
+    torch.manual_seed(0)
+    out = DecoderOutput(torch.randn(1, 5, 1, 5), torch.randn(1, 4, 1, 5))
+    out.main[0, 2:, 0, 3] = torch.tensor([3.0, -3.0, 0.0])  # the lone pot pixel is called mug
+    plain = mask_losses(out, parts, objects, PLAN, background_weight=0.05)
+    balanced = mask_losses(out, parts, objects, PLAN, background_weight=0.05, balance_objects=True)
+    assert float(balanced[0]) == float(plain[0]) and float(balanced[2]) == float(plain[2])
+    main = out.main[0, 2:, 0].T  # (pixels, O + 1)
+    targets = torch.tensor([[1.0, 0, 0]] * 3 + [[0, 1.0, 0], [0, 0, 1.0]])
+    pixel = torch.tensor([4 / 6] * 3 + [2.0, 1.0])[:, None] * torch.tensor([1.0, 1.0, 0.05])
+    expected = F.binary_cross_entropy_with_logits(main, targets, weight=pixel)
+    assert float(balanced[1]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(balanced[1]) > 1.2 * float(plain[1])  # the rare object's mistake now counts as much as the mug
 
 def _attention(batch: int, grid: int, part_keys: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     """(B*K, 4, L, L): uniform attention, except rows listed in ``part_keys`` (row -> key mask over the grid),
