@@ -10,8 +10,9 @@ import torch
 
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..data import LAYOUTS, open_dataset
-from ..defaults import (LOSS_BACKGROUND_WEIGHT, SEPARATION_MODES, TRAIN_BATCH, TRAIN_CHECKPOINT_PERIOD, TRAIN_CLIP_NORM, TRAIN_ITERATIONS,
-                        TRAIN_LR, TRAIN_SEED, TRAIN_WEIGHT_DECAY)
+from ..defaults import (LOSS_BACKGROUND_WEIGHT, LOSS_OBJECT_WEIGHT, SEPARATION_MODES, TRAIN_BATCH,
+                        TRAIN_CHECKPOINT_PERIOD, TRAIN_CLIP_NORM, TRAIN_ITERATIONS, TRAIN_LR, TRAIN_SEED,
+                        TRAIN_WEIGHT_DECAY)
 from ..model import ModelConfig, PartCLIPSeg, tiny_config
 from .losses import LossConfig
 from .batches import TrainingVocabulary
@@ -65,7 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if (out / LAST).exists():
             raise ValueError(f"{out / LAST} exists: pass --resume to continue that run, or choose another --out")
         loss = LossConfig(separation=args.separation, background_weight=args.background_weight,
-                          balance_objects=args.balance_objects,
+                          balance_objects=args.balance_objects, object_weight=args.object_weight,
                           **({"separation_weight": 0.0, "enhancement_weight": 0.0} if args.no_attention_losses else {}))
         config = TrainConfig(
             iterations=args.iterations or TRAIN_ITERATIONS, batch_size=args.batch_size, lr=args.lr,
@@ -115,6 +116,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--no-attention-losses", action="store_true", help="drop L_sep and L_enh (faster)")
     opt.add_argument("--background-weight", type=float, default=LOSS_BACKGROUND_WEIGHT,
                      help="BCE weight of the background channels (the release: 0.05)")
+    opt.add_argument("--object-weight", type=float, default=LOSS_OBJECT_WEIGHT,
+                     help="weight of the object term L_obj (the release: OBJ_LAMBDA 1.0)")
     opt.add_argument("--balance-objects", action="store_true",
                      help="weigh each object class present in a batch equally in the object BCE term (not in the release)")
     opt.add_argument("--clip-norm", type=float, default=TRAIN_CLIP_NORM,
