@@ -56,7 +56,6 @@ def test_mask_losses_equal_hand_computed_weighted_bce():
     assert float(obj) == pytest.approx(expected, rel=1e-5)
 
 
-
 def test_object_pixel_weights_give_every_present_object_the_same_total():
     # 4 mug pixels, 1 pot pixel, 1 background pixel: mug pixels 5 / (2 * 4), the pot pixel 5 / (2 * 1)
     objects = torch.tensor([[[0, 0, 0, 0, 1, -1]]])
@@ -82,6 +81,7 @@ def test_balanced_object_term_weighs_pixels_and_leaves_the_other_terms_alone():
     expected = F.binary_cross_entropy_with_logits(main, targets, weight=pixel)
     assert float(balanced[1]) == pytest.approx(float(expected), rel=1e-6)
     assert float(balanced[1]) > 1.2 * float(plain[1])  # the rare object's mistake now counts as much as the mug
+
 
 def _attention(batch: int, grid: int, part_keys: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     """(B*K, 4, L, L): uniform attention, except rows listed in ``part_keys`` (row -> key mask over the grid),

@@ -12,8 +12,9 @@ def test_synth_train_eval_chain(tmp_path, capsys):
     assert (data / "classes.txt").read_text().split() == ["mug/body", "mug/handle", "knife/blade", "knife/handle"]
     weights = tmp_path / "w.pth"
     assert main(["train", str(data), "--out", str(run), "--random-init", "tiny", "--size", "reduce_dim=32",
-                 "--iterations", "2", "--batch-size", "1", "--train-towers", "vision", "--freeze-text", "--clip-norm", "1",
-                 "--background-weight", "1", "--balance-objects", "--object-weight", "4", "--export", str(weights), "--quiet"]) == 0
+                 "--iterations", "2", "--batch-size", "1", "--train-towers", "vision", "--freeze-text",
+                 "--clip-norm", "1", "--background-weight", "1", "--balance-objects", "--object-weight", "4",
+                 "--export", str(weights), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "2 classes" in out and "2 iterations" in out and "weights ->" in out  # knife is unseen: not trained
     config = json.loads((run / "summary.json").read_text())["config"]
@@ -22,9 +23,9 @@ def test_synth_train_eval_chain(tmp_path, capsys):
     assert load_checkpoint(weights).config.reduce_dim == 32
     assert main(["train", str(data), "--out", str(run), "--resume", "--iterations", "3", "--quiet"]) == 0
     assert "resuming" in capsys.readouterr().out
-    # a new run may start from another run's resumable checkpoint (the bundled recipe's second stage does)
-    assert main(["train", str(data), "--out", str(tmp_path / "run2"), "--init", str(run / "last.pth"), "--iterations", "1",
-                 "--batch-size", "1", "--quiet"]) == 0
+    # a new run may start from another run's resumable checkpoint (docs/training.md's second stage does)
+    assert main(["train", str(data), "--out", str(tmp_path / "run2"), "--init", str(run / "last.pth"),
+                 "--iterations", "1", "--batch-size", "1", "--quiet"]) == 0
     assert "1 iterations" in capsys.readouterr().out
     scores = tmp_path / "scores.json"
     assert main(["eval", str(data), "--checkpoint", str(weights), "--json", str(scores), "--quiet"]) == 0

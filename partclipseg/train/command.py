@@ -119,7 +119,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--object-weight", type=float, default=LOSS_OBJECT_WEIGHT,
                      help="weight of the object term L_obj (the release: OBJ_LAMBDA 1.0)")
     opt.add_argument("--balance-objects", action="store_true",
-                     help="weigh each object class present in a batch equally in the object BCE term (not in the release)")
+                     help="weigh each object class present in a batch equally in the object BCE term "
+                          "(not in the release)")
     opt.add_argument("--clip-norm", type=float, default=TRAIN_CLIP_NORM,
                      help="full-model gradient-norm clipping (the release: 0.01)")
     opt.add_argument("--train-towers", choices=TOWERS, default="none",
