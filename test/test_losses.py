@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from partclipseg.model.network import DecoderOutput
 from partclipseg.plan import PromptPlan
 from partclipseg.queries import PartQuery
-from partclipseg.train.losses import (LossConfig, attention_losses, gaussian_kernel, mask_losses,
-                                      object_pixel_weights, partclipseg_losses)
+from partclipseg.train.losses import (LossConfig, attention_losses, class_pixel_weights, gaussian_kernel,
+                                      mask_losses, partclipseg_losses)
 
 # training vocabulary: parts [body, handle], objects [mug, pot]; classes t: 0 mug/body, 1 mug/handle, 2 pot/body
 CLASSES = [PartQuery("body", "mug"), PartQuery("handle", "mug"), PartQuery("body", "pot")]
@@ -56,14 +56,14 @@ def test_mask_losses_equal_hand_computed_weighted_bce():
     assert float(obj) == pytest.approx(expected, rel=1e-5)
 
 
-def test_object_pixel_weights_give_every_present_object_the_same_total():
+def test_class_pixel_weights_give_every_present_object_the_same_total():
     # 4 mug pixels, 1 pot pixel, 1 background pixel: mug pixels 5 / (2 * 4), the pot pixel 5 / (2 * 1)
     objects = torch.tensor([[[0, 0, 0, 0, 1, -1]]])
-    w = object_pixel_weights(objects)
+    w = class_pixel_weights(objects)
     assert torch.allclose(w, torch.tensor([[[0.625, 0.625, 0.625, 0.625, 2.5, 1.0]]]))
     assert float(w[0, 0, :4].sum()) == pytest.approx(float(w[0, 0, 4]))
     assert float(w[objects >= 0].mean()) == pytest.approx(1.0)
-    assert torch.equal(object_pixel_weights(torch.full((1, 2, 2), -1)), torch.ones(1, 2, 2))
+    assert torch.equal(class_pixel_weights(torch.full((1, 2, 2), -1)), torch.ones(1, 2, 2))
 
 
 def test_balanced_object_term_weighs_pixels_and_leaves_the_other_terms_alone():
@@ -81,6 +81,30 @@ def test_balanced_object_term_weighs_pixels_and_leaves_the_other_terms_alone():
     expected = F.binary_cross_entropy_with_logits(main, targets, weight=pixel)
     assert float(balanced[1]) == pytest.approx(float(expected), rel=1e-6)
     assert float(balanced[1]) > 1.2 * float(plain[1])  # the rare object's mistake now counts as much as the mug
+
+
+def test_balanced_part_terms_weigh_labelled_pixels_by_part_class():
+    # three mug/body pixels, one mug/handle pixel, one background pixel: body pixels 4 / (2 * 3), the handle 4 / 2
+    parts = torch.tensor([[[0, 0, 0, 1, -1]]])
+    objects = torch.tensor([[[0, 0, 0, 0, -1]]])
+    torch.manual_seed(1)
+    out = DecoderOutput(torch.randn(1, 5, 1, 5), torch.randn(1, 4, 1, 5))
+    plain = mask_losses(out, parts, objects, PLAN, background_weight=0.05)
+    balanced = mask_losses(out, parts, objects, PLAN, background_weight=0.05, balance_parts=True)
+    assert float(balanced[1]) == float(plain[1])  # the object term is not touched
+    pixel = torch.tensor([2 / 3] * 3 + [2.0])[:, None]
+    pair = out.pair[0, :, 0].T  # (pixels, T + 1)
+    pair_targets = torch.tensor([[1.0, 0, 0, 0]] * 3 + [[0, 1.0, 0, 0]])
+    on_part = F.binary_cross_entropy_with_logits(pair[:4], pair_targets,
+                                                 weight=pixel * torch.tensor([1.0, 1.0, 1.0, 0.05]))
+    on_background = F.binary_cross_entropy_with_logits(pair[4], torch.tensor([0, 0, 0, 1.0]),
+                                                       weight=torch.tensor([1.0, 1.0, 1.0, 0.05]))
+    assert float(balanced[0]) == pytest.approx(float(on_part + on_background), rel=1e-6)
+    main = out.main[0, :2, 0].T[:4]  # generalized parts [body, handle] on the labelled pixels
+    part_targets = torch.tensor([[1.0, 0]] * 3 + [[0, 1.0]])
+    expected = F.binary_cross_entropy_with_logits(main, part_targets, weight=pixel)
+    assert float(balanced[2]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(balanced[2]) != pytest.approx(float(plain[2]))
 
 
 def _attention(batch: int, grid: int, part_keys: dict[int, torch.Tensor] | None = None) -> torch.Tensor:

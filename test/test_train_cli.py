@@ -13,13 +13,14 @@ def test_synth_train_eval_chain(tmp_path, capsys):
     weights = tmp_path / "w.pth"
     assert main(["train", str(data), "--out", str(run), "--random-init", "tiny", "--size", "reduce_dim=32",
                  "--iterations", "2", "--batch-size", "1", "--train-towers", "vision", "--freeze-text",
-                 "--clip-norm", "1", "--background-weight", "1", "--balance-objects", "--object-weight", "4",
-                 "--export", str(weights), "--quiet"]) == 0
+                 "--clip-norm", "1", "--background-weight", "1", "--balance-objects", "--balance-parts",
+                 "--object-weight", "4", "--export", str(weights), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "2 classes" in out and "2 iterations" in out and "weights ->" in out  # knife is unseen: not trained
     config = json.loads((run / "summary.json").read_text())["config"]
     assert (config["towers"], config["freeze_text"], config["clip_norm"], config["loss"]["background_weight"],
-            config["loss"]["balance_objects"], config["loss"]["object_weight"]) == ("vision", True, 1.0, 1.0, True, 4.0)
+            config["loss"]["balance_objects"], config["loss"]["balance_parts"], config["loss"]["object_weight"]
+            ) == ("vision", True, 1.0, 1.0, True, True, 4.0)
     assert load_checkpoint(weights).config.reduce_dim == 32
     assert main(["train", str(data), "--out", str(run), "--resume", "--iterations", "3", "--quiet"]) == 0
     assert "resuming" in capsys.readouterr().out

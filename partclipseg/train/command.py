@@ -66,7 +66,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if (out / LAST).exists():
             raise ValueError(f"{out / LAST} exists: pass --resume to continue that run, or choose another --out")
         loss = LossConfig(separation=args.separation, background_weight=args.background_weight,
-                          balance_objects=args.balance_objects, object_weight=args.object_weight,
+                          balance_objects=args.balance_objects, balance_parts=args.balance_parts,
+                          object_weight=args.object_weight,
                           **({"separation_weight": 0.0, "enhancement_weight": 0.0} if args.no_attention_losses else {}))
         config = TrainConfig(
             iterations=args.iterations or TRAIN_ITERATIONS, batch_size=args.batch_size, lr=args.lr,
@@ -121,6 +122,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--balance-objects", action="store_true",
                      help="weigh each object class present in a batch equally in the object BCE term "
                           "(not in the release)")
+    opt.add_argument("--balance-parts", action="store_true",
+                     help="weigh each part class present in a batch equally in the two part BCE terms, so small "
+                          "parts (handles, caps) count as much as bodies (not in the release)")
     opt.add_argument("--clip-norm", type=float, default=TRAIN_CLIP_NORM,
                      help="full-model gradient-norm clipping (the release: 0.01)")
     opt.add_argument("--train-towers", choices=TOWERS, default="none",

@@ -43,7 +43,8 @@ class LossConfig:
     threshold: float = ATTENTION_THRESHOLD
     separation: str = "released"
     temperature: float = SEPARATION_TEMPERATURE
-    balance_objects: bool = False  # not in the release: see object_pixel_weights
+    balance_objects: bool = False  # not in the release: see class_pixel_weights
+    balance_parts: bool = False  # not in the release: see class_pixel_weights
 
     def __post_init__(self) -> None:
         if self.separation not in SEPARATION_MODES:
@@ -71,27 +72,29 @@ def _bce(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | Non
     return F.binary_cross_entropy_with_logits(logits, targets, weight=weight)
 
 
-def object_pixel_weights(objects: torch.Tensor) -> torch.Tensor:
-    """(B, S, S) object targets -> per-pixel weights under which every object class present in the batch weighs
-    the same in total (mean 1 over object pixels); background pixels weigh 1. Not in the release: with plain
-    weights a class that covers most object pixels (a pot next to a knife) wins every object pixel early on."""
-    weights = torch.ones(objects.shape, dtype=torch.float32, device=objects.device)
-    inside = objects >= 0
+def class_pixel_weights(labels: torch.Tensor) -> torch.Tensor:
+    """(B, S, S) targets (-1 = unlabelled) -> per-pixel weights under which every class present in the batch weighs
+    the same in total (mean 1 over labelled pixels); unlabelled pixels weigh 1. Not in the release: with plain
+    weights a class that covers most pixels wins early on (a pot next to a knife takes every object pixel; a
+    body next to its handle takes the handle)."""
+    weights = torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
+    inside = labels >= 0
     if inside.any():
-        counts = torch.bincount(objects[inside]).float()
+        counts = torch.bincount(labels[inside]).float()
         present = counts > 0
         per_class = torch.zeros_like(counts)
         per_class[present] = counts.sum() / (present.sum() * counts[present])
-        weights[inside] = per_class[objects[inside]]
+        weights[inside] = per_class[labels[inside]]
     return weights
 
 
 def mask_losses(
     out: DecoderOutput, parts: torch.Tensor, objects: torch.Tensor, plan: PromptPlan, background_weight: float,
-    balance_objects: bool = False,
+    balance_objects: bool = False, balance_parts: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """-> (L_objpart, L_obj, L_part) on (B, S, S) targets (reference §3.2-3.3); ``balance_objects`` weighs the
-    pixels of the object term by :func:`object_pixel_weights`."""
+    """-> (L_objpart, L_obj, L_part) on (B, S, S) targets (reference §3.2-3.3). ``balance_objects`` weighs the
+    pixels of the object term by :func:`class_pixel_weights` of the objects; ``balance_parts`` weighs the labelled
+    pixels of the two part terms by those of the (object-specific) part classes."""
     n_parts, n_objects, n_classes = plan.num_parts, len(plan.vocabulary.objects), len(plan.pair_parts)
     main = out.main.permute(0, 2, 3, 1)  # (B, S, S, P + O + 1)
     pair = out.pair.permute(0, 2, 3, 1)  # (B, S, S, T + 1)
@@ -115,14 +118,15 @@ def mask_losses(
     zero = main.sum() * 0.0
     object_part, part = zero, zero
     if labelled.any():
-        object_part = _bce(pair[labelled], pair_targets[labelled], pair_weight)
-        part = _bce(main[..., :n_parts][labelled], main_targets[..., :n_parts][labelled])
+        pixel = class_pixel_weights(parts)[labelled][:, None].to(main.dtype) if balance_parts else None
+        object_part = _bce(pair[labelled], pair_targets[labelled], pair_weight if pixel is None else pair_weight * pixel)
+        part = _bce(main[..., :n_parts][labelled], main_targets[..., :n_parts][labelled], pixel)
     background = ~in_object
     if in_object.any() and background.any():  # the release would turn the whole step's loss into 0 here
         object_part = object_part + _bce(pair[background], pair_targets[background], pair_weight)
     object_weight = main_weight[n_parts:]
     if balance_objects:
-        object_weight = object_weight * object_pixel_weights(objects).to(main.dtype)[..., None]
+        object_weight = object_weight * class_pixel_weights(objects).to(main.dtype)[..., None]
     obj = _bce(main[..., n_parts:], main_targets[..., n_parts:], object_weight)
     return object_part, obj, part
 
@@ -213,7 +217,8 @@ def partclipseg_losses(
     out: DecoderOutput, parts: torch.Tensor, objects: torch.Tensor, plan: PromptPlan, config: LossConfig = LossConfig()
 ) -> Losses:
     """All five terms and their weighted sum (non-finite totals become 0, as in the release)."""
-    object_part, obj, part = mask_losses(out, parts, objects, plan, config.background_weight, config.balance_objects)
+    object_part, obj, part = mask_losses(out, parts, objects, plan, config.background_weight, config.balance_objects,
+                                         config.balance_parts)
     zero = object_part.new_zeros(())
     separation, enhancement = zero, zero
     if config.uses_attention:
