@@ -46,6 +46,10 @@ MIN_PIXELS = 0
 CLIPSEG_BACKGROUND_LOGIT = 0.0  # plain CLIPSeg has no background prompt: sigmoid 0.5 competes instead
 MODES = ("pred-all", "oracle")
 
+# --- evaluation: part reports (what the node would publish) ---
+REPORT_MIN_PIXELS = 10  # a Pred-All mask this large counts as reported (MIN_GEOMETRY_POINTS: enough for a pose)
+REPORT_MIN_OVERLAP = 0.5  # a report is right when at least this share of its pixels lies on the part
+
 # --- training (reference §3: configs/zero_shot/partclipseg_*.yaml, baselines/partclipseg.py) ---
 TRAIN_LR = 1e-4  # AdamW, torch default betas
 TRAIN_WEIGHT_DECAY = 1e-4  # 0 for norm layers and embeddings

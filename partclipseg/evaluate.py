@@ -13,6 +13,13 @@ Per class: IoU = TP / (GT + predicted - TP). Means as the official code takes th
 ground truth, divided by the number of classes with ground truth or predictions (so a predicted-but-absent class
 counts as 0, and in Pred-All the background counts as a 0 whenever part pixels were predicted as background);
 mIoU-seen / mIoU-unseen over the seen / unseen classes, h-IoU = 2 s u / (s + u). Values in percent.
+
+Beyond the protocol, **part reports** score what the node would publish when asked for every class: per image and
+class, the Pred-All mask is a report when it has at least 10 pixels, and the report is right when at least half
+of its pixels lie on that part (of that object) in the ground truth. Report precision = right / reported, recall =
+right reports of present parts (10 labelled pixels or more) / present parts, and wrong reports per image (a robot
+would plan a grasp on each). mIoU cannot show these: a mask that names the wrong object costs IoU no more than an
+empty one.
 """
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ import numpy as np
 
 from .data import LAYOUTS, PartDataset, open_dataset
 from .data.dataset import UNLABELLED
-from .defaults import MODES
+from .defaults import MODES, REPORT_MIN_OVERLAP, REPORT_MIN_PIXELS
 from .segmenter import Segmenter
 
 PROTOCOL_NAMES = {"pred-all": "Pred-All", "oracle": "Oracle-Obj"}
@@ -46,6 +53,62 @@ class Confusion:
         size = (self.n + 1) ** 2
         counts = np.bincount((self.n + 1) * prediction[scored].astype(np.int64) + truth[scored], minlength=size)
         self.matrix += counts.reshape(self.n + 1, self.n + 1)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
+
+
+class PartReports:
+    """Counts per class over images: parts reported, reports right, parts present, present parts found."""
+
+    def __init__(self, n_classes: int, min_pixels: int = REPORT_MIN_PIXELS,
+                 min_overlap: float = REPORT_MIN_OVERLAP) -> None:
+        self.n, self.min_pixels, self.min_overlap = n_classes, min_pixels, min_overlap
+        self.images = 0
+        self.reported, self.right, self.present, self.found = (np.zeros(n_classes, dtype=np.int64) for _ in range(4))
+
+    def add(self, prediction: np.ndarray, truth: np.ndarray) -> None:
+        """One image: ``prediction`` in 0..n (n = background), ``truth`` in 0..n-1 or -1 (no part label)."""
+        predicted = np.bincount(prediction.ravel(), minlength=self.n + 1)[:self.n]
+        labelled = truth >= 0
+        on_part = labelled & (prediction == truth)
+        truth_pixels = np.bincount(truth[labelled], minlength=self.n)
+        overlap = np.bincount(truth[on_part], minlength=self.n)
+        reported = predicted >= self.min_pixels
+        right = reported & (overlap >= self.min_overlap * predicted)
+        present = truth_pixels >= self.min_pixels
+        self.images += 1
+        self.reported += reported
+        self.right += right
+        self.present += present
+        self.found += right & present
+
+    def _share(self, part: np.ndarray, whole: np.ndarray, i: int | None) -> float | None:
+        picked = slice(None) if i is None else slice(i, i + 1)
+        total = int(whole[picked].sum())
+        return float(part[picked].sum() / total * 100) if total else None
+
+    def precision(self, i: int | None = None) -> float | None:
+        """Right reports / reports (percent) of class ``i``, or over all classes."""
+        return self._share(self.right, self.reported, i)
+
+    def recall(self, i: int | None = None) -> float | None:
+        """Present parts found / present parts (percent) of class ``i``, or over all classes."""
+        return self._share(self.found, self.present, i)
+
+    @property
+    def wrong_per_image(self) -> float:
+        return float((self.reported - self.right).sum() / max(self.images, 1))
+
+    def to_json(self, classes: Sequence[str]) -> dict[str, Any]:
+        return {
+            "min_pixels": self.min_pixels, "min_overlap": self.min_overlap, "precision": _round(self.precision()),
+            "recall": _round(self.recall()), "wrong_per_image": round(self.wrong_per_image, 3),
+            "classes": {c: {"reported": int(self.reported[i]), "right": int(self.right[i]),
+                            "present": int(self.present[i]), "found": int(self.found[i])}
+                        for i, c in enumerate(classes)},
+        }
 
 
 @dataclass
@@ -99,12 +162,11 @@ class EvalReport:
     records: int
     seconds: float
     results: dict[str, ProtocolScores]
+    reports: PartReports | None = None  # with Pred-All
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        def r(v: float | None) -> float | None:
-            return None if v is None else round(v, 2)
-
+        r = _round
         return {
             "dataset": self.dataset, "images": self.images, "records": self.records,
             "seconds": round(self.seconds, 1), **self.meta,
@@ -114,6 +176,7 @@ class EvalReport:
                        "IoU": {c: r(v) for c, v in zip(self.classes, s.iou)}}
                 for name, s in self.results.items()
             },
+            **({"reports": self.reports.to_json(self.classes)} if self.reports else {}),
         }
 
     def table(self) -> str:
@@ -121,17 +184,26 @@ class EvalReport:
             return "-" if v is None else f"{v:6.2f}"
 
         names = list(self.results)
+        reports = self.reports
         width = max(len(c) for c in self.classes) + 2
         head = f"{'class':<{width}} {'split':<7}" + "".join(f" {PROTOCOL_NAMES[n]:>10}" for n in names)
+        if reports:
+            head += f" {'Rep-Prec':>10} {'Rep-Rec':>10}"
         lines = [head, "-" * len(head)]
         for i, c in enumerate(self.classes):
             cells = "".join(f" {f(self.results[n].iou[i]):>10}" for n in names)
+            if reports:
+                cells += f" {f(reports.precision(i)):>10} {f(reports.recall(i)):>10}"
             lines.append(f"{c:<{width}} {'seen' if self.seen[i] else 'unseen':<7}{cells}")
         lines.append("-" * len(head))
         for label, key in (("mIoU", "miou"), ("mIoU-seen", "miou_seen"), ("mIoU-unseen", "miou_unseen"),
                            ("h-IoU", "h_iou")):
             cells = "".join(f" {f(getattr(self.results[n], key)):>10}" for n in names)
             lines.append(f"{label:<{width}} {'':<7}{cells}")
+        if reports:
+            lines.append(f"part reports (Pred-All masks of >= {reports.min_pixels} px, right when >= "
+                         f"{reports.min_overlap:.0%} lie on the part): precision {f(reports.precision()).strip()}, "
+                         f"recall {f(reports.recall()).strip()}, {reports.wrong_per_image:.2f} wrong per image")
         lines.append(f"{self.dataset}: {self.images} images, {self.records} records, {self.seconds:.0f} s")
         return "\n".join(lines)
 
@@ -152,6 +224,7 @@ def evaluate(
         raise ValueError(f"the dataset has {n} classes; build the Segmenter with max_queries={n} to score them all")
     segmenter.set_queries(list(classes.classes))
     confusions = {p: Confusion(n) for p in protocols}
+    reports = PartReports(n) if "pred-all" in confusions else None
     count = len(dataset) if limit is None else min(limit, len(dataset))
     images = records = 0
     start = time.perf_counter()
@@ -168,6 +241,7 @@ def evaluate(
             prediction = _prediction(segmenter.decode(encoding, mode="pred-all").labels, n)
             for truth in truths:
                 confusions["pred-all"].add(prediction, truth)
+            reports.add(prediction, sample.parts)
         if "oracle" in confusions:
             for o, truth in zip(objects, truths):
                 labels = segmenter.decode(encoding, mode="oracle", objects=[classes.objects[o]]).labels
@@ -176,6 +250,7 @@ def evaluate(
     return EvalReport(
         dataset=dataset.describe(), classes=classes.names, seen=seen, images=images, records=records,
         seconds=time.perf_counter() - start, results={p: scores(c, seen, p) for p, c in confusions.items()},
+        reports=reports,
     )
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from partclipseg.data.synth import SceneConfig, generate
 from partclipseg.data import open_dataset
-from partclipseg.evaluate import Confusion, evaluate, scores
+from partclipseg.evaluate import Confusion, PartReports, evaluate, scores
 from partclipseg.segmenter import Segmenter
 
 SEEN = [True, True, False]  # 0 mug/body, 1 mug/handle (seen), 2 pot/body (unseen)
@@ -44,6 +44,26 @@ def test_oracle_matrix_and_scores_by_hand():
     assert none.miou is None and none.h_iou is None
 
 
+def test_part_reports_by_hand():
+    reports = PartReports(3, min_pixels=2, min_overlap=0.5)
+    # class 0: 4 px predicted, 2 on mug/body (right, present); class 1: 3 px predicted, 2 of them on pot/body
+    # (wrong), its one labelled pixel too few to be present; class 2: present (3 px), 1 px predicted (no report)
+    truth = np.array([0, 0, 0, 2, 2, 2, 1, -1, -1])
+    prediction = np.array([0, 0, 1, 1, 1, 2, 0, 0, 3])  # 3 = background
+    reports.add(prediction, truth)
+    assert list(reports.reported) == [1, 1, 0] and list(reports.right) == [1, 0, 0]
+    assert list(reports.present) == [1, 0, 1] and list(reports.found) == [1, 0, 0]
+    # a second image: class 1 reported on a part of class 0 only -> wrong; nothing present
+    reports.add(np.array([1, 1, 3]), np.array([0, -1, -1]))
+    assert list(reports.reported) == [1, 2, 0] and list(reports.right) == [1, 0, 0]
+    assert reports.precision() == pytest.approx(100 / 3) and reports.recall() == pytest.approx(50.0)
+    assert reports.precision(1) == 0.0 and reports.precision(2) is None and reports.recall(2) == 0.0
+    assert reports.wrong_per_image == pytest.approx(1.0)
+    data = reports.to_json(["mug/body", "mug/handle", "pot/body"])
+    assert data["classes"]["mug/handle"] == {"reported": 2, "right": 0, "present": 0, "found": 0}
+    assert data["precision"] == pytest.approx(33.33) and data["wrong_per_image"] == 1.0
+
+
 @pytest.fixture(scope="module")
 def tiny_synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
@@ -67,4 +87,9 @@ def test_evaluate_counts_every_labelled_part_pixel_once_per_protocol(tiny_model,
         assert classes.classes[predicted].object == classes.classes[truth].object
     data = report.to_json()
     assert set(data["protocols"]) == {"pred-all", "oracle"}
+    reports = report.reports  # counted on the same Pred-All predictions, every image once
+    assert reports.images == report.images and (reports.right <= reports.reported).all()
+    assert (reports.found <= reports.present).all() and (reports.found <= reports.right).all()
+    assert data["reports"]["min_pixels"] == 10 and "Rep-Prec" in report.table()
+    assert "reports" not in evaluate(Segmenter(tiny_model, max_queries=21), dataset, ["oracle"], limit=1).to_json()
     assert "mIoU-unseen" in report.table() and tiny_synthetic.name in report.dataset
