@@ -119,7 +119,8 @@ def mask_losses(
     object_part, part = zero, zero
     if labelled.any():
         pixel = class_pixel_weights(parts)[labelled][:, None].to(main.dtype) if balance_parts else None
-        object_part = _bce(pair[labelled], pair_targets[labelled], pair_weight if pixel is None else pair_weight * pixel)
+        pair_pixel = pair_weight if pixel is None else pair_weight * pixel
+        object_part = _bce(pair[labelled], pair_targets[labelled], pair_pixel)
         part = _bce(main[..., :n_parts][labelled], main_targets[..., :n_parts][labelled], pixel)
     background = ~in_object
     if in_object.any() and background.any():  # the release would turn the whole step's loss into 0 here
