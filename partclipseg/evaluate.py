@@ -166,14 +166,13 @@ class EvalReport:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        r = _round
         return {
             "dataset": self.dataset, "images": self.images, "records": self.records,
             "seconds": round(self.seconds, 1), **self.meta,
             "protocols": {
-                name: {"mIoU": r(s.miou), "mIoU-seen": r(s.miou_seen), "mIoU-unseen": r(s.miou_unseen),
-                       "h-IoU": r(s.h_iou),
-                       "IoU": {c: r(v) for c, v in zip(self.classes, s.iou)}}
+                name: {"mIoU": _round(s.miou), "mIoU-seen": _round(s.miou_seen), "mIoU-unseen": _round(s.miou_unseen),
+                       "h-IoU": _round(s.h_iou),
+                       "IoU": {c: _round(v) for c, v in zip(self.classes, s.iou)}}
                 for name, s in self.results.items()
             },
             **({"reports": self.reports.to_json(self.classes)} if self.reports else {}),
