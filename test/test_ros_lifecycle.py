@@ -46,6 +46,9 @@ def test_lifecycle_from_another_process_and_a_late_joiner_gets_the_query(harness
         assert harness.state(node) == "inactive"
         assert harness.transition(node, "activate", process)
         assert harness.state(node) == "active"
+        # the latched query reaches the late joiner on its own (DDS delivers it after the subscription matches,
+        # so a frame sent at once may still be answered without it)
+        assert "cup/handle" in wait_for_log(harness, process, "queries from")
         assert list(camera.segment(frame, process=process).queries) == ["cup/handle"]
 
         assert harness.transition(node, "deactivate", process)
