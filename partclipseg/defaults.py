@@ -46,10 +46,6 @@ MIN_PIXELS = 0
 CLIPSEG_BACKGROUND_LOGIT = 0.0  # plain CLIPSeg has no background prompt: sigmoid 0.5 competes instead
 MODES = ("pred-all", "oracle")
 
-# --- evaluation: part reports (what the node would publish) ---
-REPORT_MIN_PIXELS = 10  # a Pred-All mask this large counts as reported (MIN_GEOMETRY_POINTS: enough for a pose)
-REPORT_MIN_OVERLAP = 0.5  # a report is right when at least this share of its pixels lies on the part
-
 # --- training (reference §3: configs/zero_shot/partclipseg_*.yaml, baselines/partclipseg.py) ---
 TRAIN_LR = 1e-4  # AdamW, torch default betas
 TRAIN_WEIGHT_DECAY = 1e-4  # 0 for norm layers and embeddings
@@ -79,6 +75,10 @@ OUTLIER_SAMPLES = 4096  # the median and MAD are taken over at most this many ev
 MIN_GEOMETRY_POINTS = 10  # fewer valid points under a mask: no pose
 CONFIDENCE_HALF_POINTS = 100  # the point-count factor of the confidence is 0.5 at this many points
 AXIS_HINT = (0.0, -1.0, 0.0)  # the grasp z axis is signed to point along this (camera frame: up in the image)
+
+# --- evaluation: part reports (what the node would publish; docs/training.md, Evaluation) ---
+REPORT_MIN_PIXELS = MIN_GEOMETRY_POINTS  # a Pred-All mask this large counts as reported: enough points for a pose
+REPORT_MIN_OVERLAP = 0.5  # a report is right when at least this share of its pixels lies on the part
 
 # --- where the official weights are (reference §5.1); never downloaded implicitly ---
 OFFICIAL_WEIGHTS = {
