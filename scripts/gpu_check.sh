@@ -23,7 +23,7 @@ REPEATS=${REPEATS:-20}
 CACHE=${PARTCLIPSEG_CACHE:-$(mktemp -d -t partclipseg-gpu-check-XXXXXX)}
 
 "$PYTHON" - "$DEVICE" <<'EOF'
-import importlib, platform, sys
+import importlib, importlib.util, platform, sys
 device = sys.argv[1]
 missing = [m for m in ("torch", "open_clip", "numpy", "cv2", "PIL", "skimage") if importlib.util.find_spec(m) is None]
 if missing:
