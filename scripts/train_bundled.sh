@@ -25,7 +25,8 @@ if [ ! -f "$WORK/run/summary.json" ]; then  # written when a stage ends
     --balance-objects --object-weight 4 --iterations 3000 --batch-size 4 --lr 2e-3 --seed 12345678 \
     --checkpoint-period 100 --threads 2
 fi
-# Stage 2: the same run continued to 5400 iterations (its poly schedule restarts from 3000/5400), in its own folder.
+# Stage 2: the same run continued to 5400 iterations in its own folder (the poly schedule is recomputed over 5400
+# iterations, so the lr goes back up to 48 % of its base at iteration 3000).
 if [ ! -f "$WORK/run-5400/last.pth" ]; then
   mkdir -p "$WORK/run-5400" && cp "$WORK/run/last.pth" "$WORK/run-5400/last.pth"
 fi
