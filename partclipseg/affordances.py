@@ -13,14 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from .errors import AffordanceError
 from .queries import QueryError, parse_query
 
 DEFAULT_AFFORDANCES = Path(__file__).with_name("affordances.yaml")
 _AFFORDANCE = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
-
-class AffordanceError(ValueError):
-    """An affordance file that cannot be used; the message names the file and the entry."""
 
 
 @dataclass(frozen=True, eq=False)

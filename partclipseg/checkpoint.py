@@ -19,8 +19,9 @@ from typing import Any, Mapping
 
 import torch
 
+from .errors import CheckpointError
 from .defaults import weights_hint
-from .model.config import ModelConfig, tiny_config
+from .model.config import ModelConfig
 from .model.network import PartCLIPSeg
 from .queries import PartQuery, QueryError, parse_query
 
@@ -36,9 +37,6 @@ _INERT = {
     "tunable_linear.weight",
 }
 
-
-class CheckpointError(ValueError):
-    """A file that cannot be loaded as the requested model; the message lists every problem and what to do."""
 
 
 @dataclass(frozen=True)
@@ -341,35 +339,3 @@ def save_official(
     tmp.replace(path)
     return path
 
-
-RANDOM_SIZES = ("tiny", "full")
-
-
-def open_model(
-    checkpoint: str | Path | None,
-    random_weights: str | None = None,
-    expect: str | None = None,
-    trust: bool = False,
-    seed: int = 0,
-) -> tuple[PartCLIPSeg, str]:
-    """The model for a CLI or node start-up, and a one-line description of its weights.
-
-    Exactly one of ``checkpoint`` and ``random_weights`` ("tiny" or "full" ViT-B/16 size, for tests and
-    benchmarks) must be given; without either this refuses and says where the weights are.
-    """
-    if checkpoint and random_weights:
-        raise CheckpointError("give either a checkpoint or random weights, not both")
-    if checkpoint:
-        model = load_checkpoint(checkpoint, expect=expect, trust=trust)
-        return model, f"{model.config.arch} weights from {Path(checkpoint).name}"
-    if random_weights:
-        if random_weights not in RANDOM_SIZES:
-            raise CheckpointError(f"random weights size must be one of {RANDOM_SIZES}, got {random_weights!r}")
-        arch = expect or "partclipseg"
-        config = tiny_config(arch) if random_weights == "tiny" else ModelConfig(arch=arch)
-        torch.manual_seed(seed)
-        return PartCLIPSeg(config).eval(), f"RANDOM {random_weights} {arch} weights (masks are meaningless)"
-    raise CheckpointError(
-        "no checkpoint given. Weights are never downloaded implicitly.\n"
-        f"{weights_hint()}\nOr ask for random weights explicitly (CLI: --random-weights tiny|full)."
-    )

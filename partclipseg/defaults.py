@@ -21,7 +21,8 @@ MAX_QUERIES = 16  # also the engines' Qmax
 MAX_QUERY_CHARS = 64  # one query, after normalisation
 MAX_QUERY_STRING_CHARS = 2048  # one string holding several queries
 
-# --- deployment (docs/deployment.md) ---
+# --- backends and deployment (docs/deployment.md) ---
+PRECISIONS = ("fp32", "fp16", "bf16")  # every backend precision; each backend lists the ones it runs
 ONNX_OPSET = 18  # dynamo exporter; opset >= 23 emits Attention, which TensorRT 10 cannot parse
 QUERY_BUCKETS = (1, 2, 4, 8, 16)  # torch CUDA graphs / torch.compile: query counts padded up to one of these
 TRT_WORKSPACE_MIB = 4096  # TensorRT builder workspace pool limit
@@ -100,24 +101,3 @@ def weights_hint() -> str:
     return ("Download one of these on a machine with internet access and pass its path:\n" + "\n".join(lines)
             + f"\nOr try the tiny model trained here on synthetic kitchen parts (it knows {', '.join(BUNDLED_OBJECTS)}):"
             f"\n  {BUNDLED_CHECKPOINT}")
-
-
-# --- ROS 2 node (partclipseg_ros) ---
-INPUT_QOS = "sensor_data"  # image subscription: best effort, volatile, keep last INPUT_DEPTH
-INPUT_QOS_CHOICES = ("sensor_data", "reliable", "system_default")
-INPUT_DEPTH = 1  # latest frame only: a deeper input queue only adds stale frames
-OUTPUT_DEPTH = 1  # outputs are reliable, keep last 1
-DIAGNOSTICS_PERIOD_S = 1.0
-NO_INPUT_WARNING_S = 5.0  # warn (QoS hint) when an active node has had no image for this long
-LOG_THROTTLE_S = 5.0  # the same bad-input message is logged at most once per this many seconds
-# depth + camera_info -> ~/affordances and ~/markers
-SYNC_INPUT_QOS = "sensor_data"  # depth and camera_info subscriptions (best effort accepts every publisher)
-SYNC_SLOP_S = 0.02  # depth / camera_info pair with a frame when their stamps differ by at most this (< 1/30 s)
-SYNC_WAIT_S = 0.1  # how long after a frame arrived the node waits for its depth / camera_info (model time counts)
-SYNC_QUEUE = 5  # depth / camera_info messages kept for pairing (also their subscriptions' keep-last depth)
-TF_TIMEOUT_S = 0.1  # TF lookup at the image stamp (target_frame)
-MARKER_AXIS_MIN_M = 0.03  # axes triad length: half the part's largest extent, at least this
-MARKER_LINE_WIDTH_M = 0.004
-MARKER_TEXT_HEIGHT_M = 0.03
-DEMO_RATE_HZ = 2.0
-DEMO_FRAMES = 8

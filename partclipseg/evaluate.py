@@ -23,16 +23,13 @@ empty one.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .data import LAYOUTS, PartDataset, open_dataset
+from .data import PartDataset
 from .data.dataset import UNLABELLED
 from .defaults import MODES, REPORT_MIN_OVERLAP, REPORT_MIN_PIXELS
 from .segmenter import Segmenter
@@ -251,33 +248,3 @@ def evaluate(
         seconds=time.perf_counter() - start, results={p: scores(c, seen, p) for p, c in confusions.items()},
         reports=reports,
     )
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .cli import build_segmenter
-
-    dataset = open_dataset(args.data, args.split, args.layout)
-    segmenter, description = build_segmenter(args, max_queries=len(dataset.classes.classes))
-    report = evaluate(segmenter, dataset, args.protocol, args.limit, progress=not args.quiet)
-    report.meta = {"weights": description, "backend": segmenter.backend.describe()}
-    print(report.table())
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        print(f"-> {args.json}")
-    return 0
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_model_arguments
-
-    p = sub.add_parser("eval", help="mIoU seen/unseen and h-IoU (Pred-All, Oracle-Obj) on a part dataset")
-    p.add_argument("data", help="dataset folder (folder format, OV-PARTS Pascal-Part-116 or ADE20K-Part-234)")
-    p.add_argument("--split", default="val", help="split to evaluate (default val; ADE20K-Part-234 'test' = OV-PARTS test set)")
-    p.add_argument("--layout", default="auto", choices=LAYOUTS)
-    p.add_argument("--protocol", nargs="+", default=list(MODES), choices=MODES)
-    p.add_argument("--limit", type=int, help="evaluate only the first N images")
-    p.add_argument("--json", help="also write the scores to this JSON file")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_model_arguments(p)
-    p.set_defaults(func=cmd_eval)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .defaults import CLIPSEG_BACKGROUND_LOGIT, MODES
 from .model.network import DecoderOutput
-from .plan import Channel, PromptPlan
+from .prompt_plan import Channel, PromptPlan
 from .queries import PartQuery, normalise
 
 

@@ -5,15 +5,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .errors import ImageError
 from .defaults import IMAGE_MEAN, IMAGE_STD, INPUT_SIZE, MAX_IMAGE_PIXELS
 
 COLOR_ORDERS = ("rgb", "bgr")
 _MEAN = np.asarray(IMAGE_MEAN, dtype=np.float32) * 255.0
 _INV_STD = 1.0 / (np.asarray(IMAGE_STD, dtype=np.float32) * 255.0)
 
-
-class ImageError(ValueError):
-    """An image the model cannot take; the message says what was wrong and what to send instead."""
 
 
 def as_rgb(image: np.ndarray, color_order: str = "rgb") -> np.ndarray:

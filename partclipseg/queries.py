@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from .errors import QueryError
 from .defaults import MAX_QUERIES, MAX_QUERY_CHARS, MAX_QUERY_STRING_CHARS
 
 if TYPE_CHECKING:
@@ -40,9 +41,6 @@ _SEPARATORS = re.compile(r"[;,]")
 _WORD = re.compile(r"^[\w][\w '&.\-]*$")
 _ARTICLES = ("the ", "a ", "an ")
 
-
-class QueryError(ValueError):
-    """A query string that cannot be used; the message says what was wrong and how to write it."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import torch
 from .backends import Backend, TorchBackend
 from .defaults import MAX_QUERIES, MIN_PIXELS, MODES, SCORE_THRESHOLD
 from .model.network import PartCLIPSeg, QueryTensors, tokenize
-from .plan import PromptPlan
+from .prompt_plan import PromptPlan
 from .postprocess import Result, postprocess
 from .preprocess import as_rgb, preprocess
 from .queries import PartQuery, QueryError, parse_queries

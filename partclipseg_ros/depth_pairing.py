@@ -12,7 +12,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from partclipseg.camera import CameraError, CameraIntrinsics
+from partclipseg.geometry.camera import CameraError, CameraIntrinsics
 from partclipseg.preprocess import ImageError
 
 from .image_conversion import image_to_numpy

@@ -8,7 +8,7 @@ from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-from .pipeline import WorkerCounts
+from .latest_frame import WorkerCounts
 
 
 @dataclass(frozen=True)

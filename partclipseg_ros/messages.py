@@ -9,12 +9,12 @@ from sensor_msgs.msg import CameraInfo, PointCloud2, PointField, RegionOfInteres
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from partclipseg.camera import CameraIntrinsics
-from partclipseg.cloud import PackedCloud
-from partclipseg.defaults import MARKER_AXIS_MIN_M, MARKER_LINE_WIDTH_M, MARKER_TEXT_HEIGHT_M
+from partclipseg.geometry.camera import CameraIntrinsics
+from partclipseg.geometry.cloud import PackedCloud
 from partclipseg.postprocess import PartResult, Result
-from partclipseg.regions import AffordanceRegion as Region
+from partclipseg.geometry.regions import AffordanceRegion as Region
 
+from .defaults import MARKER_AXIS_MIN_M, MARKER_LINE_WIDTH_M, MARKER_TEXT_HEIGHT_M
 from .image_conversion import numpy_to_image
 from .msg import AffordanceArray, AffordanceRegion, PartMask, PartSegmentation
 
@@ -55,7 +55,7 @@ def empty_segmentation(height: int, width: int, header: Header) -> PartSegmentat
 
 
 def point_cloud(cloud: PackedCloud, header: Header) -> PointCloud2:
-    """A packed cloud (``partclipseg.cloud``) as PointCloud2."""
+    """A packed cloud (``partclipseg.geometry.cloud``) as PointCloud2."""
     msg = PointCloud2(
         header=header,
         height=cloud.height,

@@ -11,19 +11,27 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from partclipseg.backends import BACKENDS
-from partclipseg.backends.torch_backend import PRECISIONS
-from partclipseg.checkpoint import RANDOM_SIZES
-from partclipseg.defaults import (
-    AXIS_HINT, DIAGNOSTICS_PERIOD_S, INPUT_DEPTH, INPUT_QOS, INPUT_QOS_CHOICES, MAX_IMAGE_PIXELS, MAX_QUERIES,
-    MIN_GEOMETRY_POINTS, MIN_PIXELS, MODES, OUTLIER_MADS, OUTLIER_MIN_BAND, SCORE_THRESHOLD, SYNC_INPUT_QOS,
-    SYNC_QUEUE, SYNC_SLOP_S, SYNC_WAIT_S, TF_TIMEOUT_S,
+from partclipseg.backends import BACKENDS, BackendOptions
+from partclipseg.backends.options import option_fields
+from partclipseg.defaults import AXIS_HINT, MAX_IMAGE_PIXELS, MIN_GEOMETRY_POINTS, MIN_PIXELS, MODES, OUTLIER_MADS
+from partclipseg.defaults import OUTLIER_MIN_BAND, SCORE_THRESHOLD
+from partclipseg.factory import RANDOM_SIZES, Weights
+from partclipseg.geometry.parts import GeometrySettings
+
+from .defaults import (
+    DIAGNOSTICS_PERIOD_S, INPUT_DEPTH, INPUT_QOS, INPUT_QOS_CHOICES, SYNC_INPUT_QOS, SYNC_QUEUE, SYNC_SLOP_S,
+    SYNC_WAIT_S, TF_TIMEOUT_S,
 )
-from partclipseg.geometry import GeometrySettings
 
 # When a change takes effect: "now" (any state), "activate" (refused while active), "configure" (refused while
 # configured), "start" (read once when the node starts).
 NOW, ACTIVATE, CONFIGURE, START = "now", "activate", "configure", "start"
+
+
+def _backend_help(option) -> str:
+    """A backend option's description, naming the backends that read it."""
+    readers = option.metadata["backends"]
+    return ("" if readers == BACKENDS else f"{' and '.join(readers)} backend: ") + option.metadata["help"]
 
 
 @dataclass(frozen=True)
@@ -43,15 +51,8 @@ SPECS = (
     Spec("trust_checkpoint", False, "allow full unpickling of checkpoints holding more than tensors (trusted files "
          "only)", CONFIGURE),
     Spec("backend", "torch", "inference backend", CONFIGURE, BACKENDS),
-    Spec("device", "cpu", "cpu or cuda[:N]", CONFIGURE),
-    Spec("precision", "fp32", "fp32, bf16, or fp16 (CUDA)", CONFIGURE, tuple(PRECISIONS)),
-    Spec("cache_dir", "", "where onnxruntime/tensorrt keep exported graphs and engines ('' = $PARTCLIPSEG_CACHE or "
-         "~/.cache/partclipseg)", CONFIGURE),
-    Spec("torch_compile", False, "torch backend: torch.compile the per-frame stages", CONFIGURE),
-    Spec("cuda_graphs", False, "torch backend on CUDA: replay CUDA graphs per query-count bucket", CONFIGURE),
-    Spec("engine_dir", "", "tensorrt backend: engine folder ('' = under cache_dir)", CONFIGURE),
-    Spec("rebuild_engines", False, "tensorrt backend: rebuild engines even when the cached ones match", CONFIGURE),
-    Spec("max_queries", MAX_QUERIES, "most queries served at once", CONFIGURE, limits=(1, MAX_QUERIES)),
+    *(Spec(f.name, f.default, _backend_help(f), CONFIGURE, f.metadata["choices"], f.metadata["limits"])
+      for f in option_fields()),
     Spec("queries", "", "active queries, e.g. 'pot/handle; knife handle' ('' = none); also set by ~/query and "
          "~/set_queries", NOW),
     Spec("mode", MODES[0], "pred-all (objects predicted) or oracle (objects given in 'objects')", NOW, MODES),
@@ -106,6 +107,7 @@ class NodeParameters:
     cuda_graphs: bool
     engine_dir: str
     rebuild_engines: bool
+    workspace_mib: int
     max_queries: int
     queries: str
     mode: str
@@ -138,11 +140,12 @@ class NodeParameters:
         return GeometrySettings(outlier_mads=self.outlier_mads, outlier_min_band=self.outlier_min_band,
                                 min_points=self.min_depth_points, axis_hint=self.axis_hint)
 
-    def backend_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`partclipseg.backends.make_backend` beyond name, device and precision."""
-        return dict(cache_dir=self.cache_dir or None, max_queries=self.max_queries, torch_compile=self.torch_compile,
-                    cuda_graphs=self.cuda_graphs, engine_dir=self.engine_dir or None,
-                    rebuild_engines=self.rebuild_engines)
+    def weights(self) -> Weights:
+        return Weights(self.checkpoint, self.random_weights, self.trust_checkpoint)
+
+    def backend_options(self) -> BackendOptions:
+        """The backend options these parameters set (a parameter per :class:`BackendOptions` field)."""
+        return BackendOptions(**{f.name: getattr(self, f.name) for f in option_fields()})
 
     @property
     def object_list(self) -> list[str]:

@@ -19,7 +19,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import rclpy
@@ -36,30 +36,28 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
 from partclipseg.affordances import AffordanceVocabulary, load_affordances
-from partclipseg.backends import Backend, make_backend
-from partclipseg.checkpoint import open_model
-from partclipseg.cli import EXPECTED_ERRORS
-from partclipseg.defaults import LOG_THROTTLE_S, NO_INPUT_WARNING_S, OUTPUT_DEPTH
-from partclipseg.drawing import overlay
-from partclipseg.geometry import GeometryInputError
+from partclipseg.backends import make_backend
+from partclipseg.errors import EXPECTED_ERRORS, GeometryInputError, ImageError, QueryError
+from partclipseg.factory import BackendFactory, open_segmenter
+from partclipseg.geometry.regions import affordance_regions
+from partclipseg.overlay import overlay
 from partclipseg.postprocess import Result
-from partclipseg.preprocess import ImageError, as_rgb
-from partclipseg.queries import PartQuery, QueryError, parse_queries
-from partclipseg.regions import affordance_regions
+from partclipseg.preprocess import as_rgb
+from partclipseg.queries import PartQuery, parse_queries
 from partclipseg.segmenter import Segmenter
 
 from . import parameters
+from .defaults import LOG_THROTTLE_S, NO_INPUT_WARNING_S, OUTPUT_DEPTH
 from .depth_pairing import DepthPairing, FramePairings, NoDepth
 from .diagnostics import FrameStats, GeometryStats, Throttle, affordance_status, diagnostic_status
 from .environment import use_shm_profile
 from .image_conversion import image_to_numpy, numpy_to_image
 from .messages import affordance_array, clear_markers, empty_segmentation, region_markers, segmentation_message
 from .msg import AffordanceArray, PartSegmentation
-from .pipeline import LatestFrameWorker
+from .latest_frame import LatestFrameWorker
 from .srv import SetQueries
-from .transform import TfLookup, TransformUnavailable
+from .tf_lookup import TfLookup, TransformUnavailable
 
-BackendFactory = Callable[..., Backend]  # make_backend's signature
 RANDOM_BANNER = "RANDOM WEIGHTS - masks are meaningless"
 
 
@@ -135,10 +133,9 @@ class SegmentNode(LifecycleNode):
             vocabulary = load_affordances(p.affordances_file or None)
             queries = parse_queries(p.queries, p.max_queries, affordances=vocabulary) if p.queries.strip() else None
             tf = TfLookup(self, p.target_frame) if p.target_frame else None
-            model, description = open_model(p.checkpoint or None, p.random_weights or None, trust=p.trust_checkpoint)
-            backend = self._make_backend(p.backend, model, p.device, p.precision, **p.backend_options())
-            segmenter = Segmenter(model, backend, mode=p.mode, score_threshold=p.score_threshold,
-                                  min_pixels=p.min_pixels, max_queries=p.max_queries)
+            segmenter, description = open_segmenter(
+                p.weights(), p.backend, p.backend_options(), self._make_backend, mode=p.mode,
+                score_threshold=p.score_threshold, min_pixels=p.min_pixels)
             if queries:
                 segmenter.set_queries(queries)
         except Exception as exc:  # noqa: BLE001 - a failed configure must leave the node up and unconfigured
@@ -166,7 +163,7 @@ class SegmentNode(LifecycleNode):
         self._worker = LatestFrameWorker(self._process, self._on_frame_error)
         self._state = "inactive"
         random = " (outputs are marked: masks are meaningless)" if p.random_weights else ""
-        self.get_logger().info(f"configured: {self._model_description}, backend {backend.describe()}{random}; "
+        self.get_logger().info(f"configured: {self._model_description}, backend {segmenter.backend.describe()}{random}; "
                                f"queries: {self._query_names() or 'none yet (publish one on ~/query)'}; 3D in "
                                f"{p.target_frame or 'the image optical frame'}")
         return super().on_configure(state)

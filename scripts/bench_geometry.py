@@ -14,38 +14,20 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # no ROS here, but never leave the machine
 os.environ.setdefault("ROS_DOMAIN_ID", "42")
 
 import numpy as np  # noqa: E402
 
-from partclipseg.camera import CameraIntrinsics  # noqa: E402
-from partclipseg.geometry import grasp_frame, label_geometries, part_geometry  # noqa: E402
-from partclipseg.render import Box, Cylinder, Plane, render  # noqa: E402
+from partclipseg.benchmark.common import median_ms, table_scene  # noqa: E402
+from partclipseg.geometry.parts import label_geometries, part_geometry  # noqa: E402
+from partclipseg.geometry.rotations import grasp_frame  # noqa: E402
 
-K = CameraIntrinsics(fx=525.0, fy=525.0, cx=319.5, cy=239.5, width=640, height=480)
+SCENE = table_scene()
+K = SCENE.intrinsics
 RAYS = K.rays()
 MASK_SIZES = (1_000, 5_000, 20_000, 80_000)  # pixels
-
-
-def scene() -> tuple[np.ndarray, np.ndarray]:
-    """A rendered table scene (16UC1 depth in mm) and the pixel-distance map from its centre."""
-    primitives = [
-        Plane([0, 0, 0.9], [0, -0.35, -1]),
-        Cylinder([0.05, 0.02, 0.55], [1, -0.4, 0.1], 0.015, 0.12),
-        Box([-0.08, 0.04, 0.6], np.eye(3), [0.07, 0.02, 0.002]),
-    ]
-    out = render(primitives, K)
-    v, u = np.mgrid[0:K.height, 0:K.width]
-    return out.depth_mm(), np.hypot(u - K.cx, (v - K.cy) * 1.3)
-
-
-def disc(distance: np.ndarray, pixels: int) -> np.ndarray:
-    """The ``pixels`` pixels nearest the centre (an elliptical blob over the objects and the table)."""
-    threshold = np.partition(distance.ravel(), pixels - 1)[pixels - 1]
-    return distance <= threshold
 
 
 def _stats(points: np.ndarray) -> np.ndarray:
@@ -80,38 +62,27 @@ def per_pixel_loop(mask: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return _stats(points[_inliers(points[:, 2])])
 
 
-def timed(fn, repeats: int) -> float:
-    """Median milliseconds of ``repeats`` calls (after one warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
-    depth, distance = scene()
+    depth = SCENE.depth_mm
     print(f"part geometry at {K.width}x{K.height}, 16UC1 depth; median of {args.repeats} runs; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}")
     print(f"{'mask px':>8} {'points':>7} | {'part_geometry':>13} {'per part, 4 labels':>18} | "
           f"{'full cloud':>10} {'per-pixel loop':>14}  ms")
     for pixels in MASK_SIZES:
-        mask = disc(distance, pixels)
+        mask = SCENE.disc(pixels)
         geometry = part_geometry(mask, depth, K)
         baseline = full_cloud(mask, depth)
         assert np.allclose(baseline, geometry.extent, atol=1e-6), "baseline and geometry disagree"
         labels = np.zeros(K.size, np.uint8)
         for i, quarter in enumerate(np.array_split(np.flatnonzero(mask), 4)):
             labels.reshape(-1)[quarter] = i + 1
-        ours = timed(lambda: part_geometry(mask, depth, K), args.repeats)
-        batch = timed(lambda: label_geometries(labels, 4, depth, K), args.repeats) / 4
-        naive = timed(lambda: full_cloud(mask, depth), max(3, args.repeats // 5))
-        loop = timed(lambda: per_pixel_loop(mask, depth), max(1, min(3, args.repeats)))
+        ours = median_ms(lambda: part_geometry(mask, depth, K), args.repeats)
+        batch = median_ms(lambda: label_geometries(labels, 4, depth, K), args.repeats) / 4
+        naive = median_ms(lambda: full_cloud(mask, depth), max(3, args.repeats // 5))
+        loop = median_ms(lambda: per_pixel_loop(mask, depth), max(1, min(3, args.repeats)))
         print(f"{int(mask.sum()):>8} {geometry.point_count:>7} | {ours:>13.3f} {batch:>18.3f} | "
               f"{naive:>10.3f} {loop:>14.1f}")
 

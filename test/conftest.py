@@ -50,6 +50,6 @@ def onnx_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_graphs(onnx_cache):
     """The fp32 ONNX graphs of ``make_tiny()``, exported once into ``onnx_cache``."""
-    from partclipseg.export import cached_graphs
+    from partclipseg.onnx.export import cached_graphs
 
     return cached_graphs(make_tiny(), onnx_cache, "fp32")

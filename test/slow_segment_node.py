@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from partclipseg.backends import Backend, make_backend
+from partclipseg.backends import Backend, BackendOptions, make_backend
 from partclipseg.model.network import DecoderOutput, PartCLIPSeg, QueryTensors
 from partclipseg_ros.segment_node import main
 
@@ -32,8 +32,8 @@ class SlowBackend(Backend):
         return f"{self.inner.describe()} + {self.delay * 1e3:.0f} ms sleep"
 
 
-def slow_backend(name: str, model: PartCLIPSeg, device: str, precision: str, **options) -> Backend:
-    return SlowBackend(make_backend(name, model, device, precision, **options), float(os.environ["SLOW_NODE_DELAY_S"]))
+def slow_backend(name: str, model: PartCLIPSeg, options: BackendOptions) -> Backend:
+    return SlowBackend(make_backend(name, model, options), float(os.environ["SLOW_NODE_DELAY_S"]))
 
 
 if __name__ == "__main__":

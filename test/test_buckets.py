@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from partclipseg.backends import BackendUnavailable, TorchBackend
+from partclipseg.backends import BackendOptions, BackendUnavailable, TorchBackend
 from partclipseg.backends.buckets import PaddedQuery, as_plain, choose_bucket, pad_query, unpad
 from partclipseg.defaults import QUERY_BUCKETS
-from partclipseg.graphs import RowBounds, row_bounds, row_counts
+from partclipseg.model.stages import RowBounds, row_bounds, row_counts
 from partclipseg.preprocess import preprocess
 from partclipseg.queries import QueryError
 from partclipseg.segmenter import Segmenter
@@ -53,4 +53,4 @@ def test_torch_backend_pads_only_with_compile_or_graphs(tiny_model):
     segmenter.set_queries("pot/handle")
     assert not isinstance(segmenter._state.tensors, PaddedQuery)
     with pytest.raises(BackendUnavailable, match="CUDA graphs need device 'cuda'"):
-        TorchBackend(tiny_model, "cpu", cuda_graphs=True)
+        TorchBackend(tiny_model, BackendOptions(cuda_graphs=True))

@@ -9,10 +9,10 @@ from partclipseg.checkpoint import load_checkpoint
 from partclipseg.data import open_dataset
 from partclipseg.data.synth import generate, kitchen_classes
 from partclipseg.defaults import BUNDLED_CHECKPOINT, BUNDLED_OBJECTS, REPORT_MIN_OVERLAP
-from partclipseg.geometry import PartGeometry, part_geometry
+from partclipseg.geometry.parts import PartGeometry, part_geometry
 from partclipseg.evaluate import evaluate
 from partclipseg.queries import PartQuery, parse_queries
-from partclipseg.samples import SAMPLES, kitchen_scene, load_depth
+from partclipseg.data.samples import SAMPLES, kitchen_scene, load_depth
 from partclipseg.segmenter import Segmenter
 
 OBJECTS = list(BUNDLED_OBJECTS)

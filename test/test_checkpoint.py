@@ -7,7 +7,8 @@ import torch
 
 from conftest import make_tiny
 from partclipseg.checkpoint import (CheckpointError, PREFIX, load_checkpoint, model_from_state_dict,
-                                    official_state_dict, open_model, save_official)
+                                    official_state_dict, save_official)
+from partclipseg.factory import open_model
 from partclipseg.model import ModelConfig, PartCLIPSeg
 from partclipseg.queries import PartQuery
 from partclipseg.segmenter import Segmenter

@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from partclipseg.cloud import FLOAT32, CloudError, CloudField, pack_xyz, read_xyz
+from partclipseg.geometry.cloud import FLOAT32, CloudError, CloudField, pack_xyz, read_xyz
 
 
 def test_pack_is_the_standard_xyz_layout_and_reads_back_exactly():

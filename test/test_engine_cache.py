@@ -6,13 +6,13 @@ import sys
 import pytest
 import torch
 
-from partclipseg.backends import BackendUnavailable, make_backend
+from partclipseg.backends import BackendOptions, BackendUnavailable, make_backend
 from partclipseg.backends.engine_cache import (
     EngineKey, binding_problems, engine_path, fp16_mode, profile_shapes, rebuild_reason, sha256_bytes, sidecar_path,
     write_sidecar,
 )
 from partclipseg.cli import main
-from partclipseg.graphs import decoder_spec, encoder_spec
+from partclipseg.model.stages import decoder_spec, encoder_spec
 from partclipseg.model import ModelConfig, tiny_config
 
 KEY = EngineKey(
@@ -112,6 +112,6 @@ def test_binding_check_catches_engines_of_other_graphs():
 def test_missing_tensorrt_gives_the_reason_and_what_to_install(tiny_model, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # makes `import tensorrt` fail even where it is installed
     with pytest.raises(BackendUnavailable, match="tensorrt package is not installed.*JetPack"):
-        make_backend("tensorrt", tiny_model, "cuda", "fp16")
+        make_backend("tensorrt", tiny_model, BackendOptions(device="cuda", precision="fp16"))
     assert main(["build-engine", "--random-weights", "tiny"]) == 2
     assert "tensorrt package is not installed" in capsys.readouterr().err

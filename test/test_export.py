@@ -8,12 +8,13 @@ import torch
 from onnx import TensorProto, helper
 
 from conftest import make_tiny
+from partclipseg.backends import BackendOptions
 from partclipseg.backends.ort_backend import OnnxRuntimeBackend
 from partclipseg.cli import main
-from partclipseg.export import ExportedGraphs, _read_manifest, cache_folder, file_sha256
-from partclipseg.graphs import decoder_spec, encoder_spec
-from partclipseg.onnx_checks import GraphError, tensorrt_problems, validate
-from partclipseg.onnx_fp16 import FP32_OPS, convert_to_fp16
+from partclipseg.onnx.export import ExportedGraphs, _read_manifest, cache_folder, file_sha256
+from partclipseg.model.stages import decoder_spec, encoder_spec
+from partclipseg.onnx.checks import GraphError, tensorrt_problems, validate
+from partclipseg.onnx.fp16 import FP32_OPS, convert_to_fp16
 from partclipseg.segmenter import Segmenter
 
 QUERIES = "pot/handle; knife/blade; handle; cup/rim; jar/lid"
@@ -111,7 +112,7 @@ def test_fp16_graphs_keep_norms_in_fp32_and_match_torch(tiny_graphs, tmp_path, r
         assert all(types[name] == TensorProto.FLOAT16 for n in matmuls for name in n.input)
     sha = {stage: file_sha256(tmp_path / f"{stage}.onnx") for stage in ("encoder", "decoder")}
     graphs = ExportedGraphs(tmp_path, "fp16", tiny_graphs.max_queries, tiny_graphs.opset, sha)
-    reference, fp16 = Segmenter(model), Segmenter(model, OnnxRuntimeBackend(model, "cpu", "fp16", graphs=graphs))
+    reference, fp16 = Segmenter(model), Segmenter(model, OnnxRuntimeBackend(model, BackendOptions(precision="fp16"), graphs=graphs))
     reference.set_queries(QUERIES)
     fp16.set_queries(QUERIES)
     want, got = reference.segment(rgb_image), fp16.segment(rgb_image)

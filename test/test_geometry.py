@@ -1,27 +1,25 @@
-"""Part geometry against scenes with known truth, rendered by partclipseg.render, and against real stereo depth."""
+"""Part geometry against scenes with known truth, rendered by partclipseg.data.raycast, and against real stereo depth."""
 import math
 
 import numpy as np
 import pytest
 
-from partclipseg.camera import CameraError, CameraIntrinsics, disparity_to_depth
-from partclipseg.cloud import read_xyz
-from partclipseg.geometry import (
+from partclipseg.geometry.camera import CameraError, CameraIntrinsics, disparity_to_depth
+from partclipseg.geometry.cloud import read_xyz
+from partclipseg.geometry.parts import (
     GeometryInputError,
     GeometrySettings,
     NoGeometry,
     PartGeometry,
-    grasp_frame,
     label_geometries,
-    matrix_from_quaternion,
     part_geometry,
-    quaternion_from_matrix,
 )
+from partclipseg.geometry.rotations import grasp_frame, matrix_from_quaternion, quaternion_from_matrix
 from partclipseg.postprocess import PartResult
 from partclipseg.queries import PartQuery
-from partclipseg.regions import affordance_regions
-from partclipseg.render import Box, Cylinder, Plane, render
-from partclipseg.samples import load_depth
+from partclipseg.geometry.regions import affordance_regions
+from partclipseg.data.raycast import Box, Cylinder, Plane, render
+from partclipseg.data.samples import load_depth
 
 K = CameraIntrinsics(fx=525.0, fy=525.0, cx=319.5, cy=239.5, width=640, height=480)  # a Kinect-like 640x480
 RADIUS, HANDLE_LENGTH = 0.012, 0.10

@@ -3,10 +3,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from partclipseg.bench import hf_clipseg
+from partclipseg.benchmark.core import hf_clipseg
 from partclipseg.checkpoint import load_checkpoint
 from partclipseg.model import tiny_config, tokenize
-from partclipseg.plan import PromptPlan
+from partclipseg.prompt_plan import PromptPlan
 from partclipseg.preprocess import preprocess
 from partclipseg.queries import parse_queries
 from partclipseg.segmenter import Segmenter

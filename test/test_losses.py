@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from partclipseg.model.network import DecoderOutput
-from partclipseg.plan import PromptPlan
+from partclipseg.prompt_plan import PromptPlan
 from partclipseg.queries import PartQuery
 from partclipseg.train.losses import (LossConfig, attention_losses, class_pixel_weights, gaussian_kernel,
                                       mask_losses, partclipseg_losses)

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import partclipseg.export
+import partclipseg.onnx.export
 from conftest import make_tiny
-from partclipseg.backends import BackendUnavailable, make_backend
-from partclipseg.checkpoint import open_model
+from partclipseg.backends import BackendOptions, BackendUnavailable, make_backend
+from partclipseg.factory import open_model
 from partclipseg.cli import main
 from partclipseg.defaults import CLIPSEG_BACKGROUND_LOGIT
 from partclipseg.queries import QueryError
@@ -68,7 +68,7 @@ def assert_same_results(reference: Segmenter, backend: Segmenter, image: np.ndar
 def test_matches_torch_for_1_to_qmax_queries(arch, onnx_cache, tiny_graphs, rgb_image):
     model = make_tiny(arch)
     torch_seg = Segmenter(model)
-    ort_seg = Segmenter(model, make_backend("onnxruntime", model, "cpu", "fp32", cache_dir=onnx_cache))
+    ort_seg = Segmenter(model, make_backend("onnxruntime", model, BackendOptions(cache_dir=str(onnx_cache))))
     for queries in QUERY_SETS:
         torch_seg.set_queries(queries)
         ort_seg.set_queries(queries)
@@ -79,15 +79,15 @@ def test_second_start_uses_the_cache(tiny_graphs, onnx_cache, monkeypatch):
     def no_export(*args, **kwargs):
         raise AssertionError("exported again although the cache is valid")
 
-    monkeypatch.setattr(partclipseg.export, "export_graphs", no_export)
-    backend = make_backend("onnxruntime", make_tiny(), cache_dir=onnx_cache)
+    monkeypatch.setattr(partclipseg.onnx.export, "export_graphs", no_export)
+    backend = make_backend("onnxruntime", make_tiny(), BackendOptions(cache_dir=str(onnx_cache)))
     assert backend.graphs == tiny_graphs
     assert str(tiny_graphs.folder) in backend.describe()
 
 
 def test_too_many_rows_for_the_graphs_keeps_the_old_queries(tiny_graphs, onnx_cache, rgb_image):
     model = make_tiny()
-    segmenter = Segmenter(model, make_backend("onnxruntime", model, cache_dir=onnx_cache), max_queries=20)
+    segmenter = Segmenter(model, make_backend("onnxruntime", model, BackendOptions(cache_dir=str(onnx_cache))), max_queries=20)
     segmenter.set_queries("pot/handle")
     with pytest.raises(QueryError, match="at most .*built for 16 queries"):
         segmenter.set_queries([f"object{i}/part{i}" for i in range(17)])
@@ -97,17 +97,17 @@ def test_too_many_rows_for_the_graphs_keeps_the_old_queries(tiny_graphs, onnx_ca
 
 def test_unavailable_configurations_say_why(tiny_model, onnx_cache, monkeypatch):
     with pytest.raises(BackendUnavailable, match="fp32 or fp16"):
-        make_backend("onnxruntime", tiny_model, "cpu", "bf16", cache_dir=onnx_cache)
+        make_backend("onnxruntime", tiny_model, BackendOptions(precision="bf16", cache_dir=str(onnx_cache)))
     with pytest.raises(BackendUnavailable, match="torch backend only"):
-        make_backend("onnxruntime", tiny_model, cuda_graphs=True)
+        make_backend("onnxruntime", tiny_model, BackendOptions(cuda_graphs=True))
     with pytest.raises(BackendUnavailable, match="unknown backend 'tflite'"):
         make_backend("tflite", tiny_model)
     if not torch.cuda.is_available():
         with pytest.raises(BackendUnavailable, match="torch sees none"):
-            make_backend("onnxruntime", tiny_model, "cuda", cache_dir=onnx_cache)
+            make_backend("onnxruntime", tiny_model, BackendOptions(device="cuda", cache_dir=str(onnx_cache)))
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(BackendUnavailable, match="onnxruntime package is not installed.*pip install"):
-        make_backend("onnxruntime", tiny_model, cache_dir=onnx_cache)
+        make_backend("onnxruntime", tiny_model, BackendOptions(cache_dir=str(onnx_cache)))
 
 
 def test_segment_command_with_onnxruntime(tiny_graphs, onnx_cache, tmp_path):
@@ -125,7 +125,7 @@ def test_segment_command_with_onnxruntime(tiny_graphs, onnx_cache, tmp_path):
 def test_full_size_random_model_matches_torch(tmp_path, rgb_image):
     model, _ = open_model(None, random_weights="full")
     torch_seg = Segmenter(model)
-    ort_seg = Segmenter(model, make_backend("onnxruntime", model, cache_dir=tmp_path))
+    ort_seg = Segmenter(model, make_backend("onnxruntime", model, BackendOptions(cache_dir=str(tmp_path))))
     for queries in ("pot/handle", QUERY_SETS[2]):
         torch_seg.set_queries(queries)
         ort_seg.set_queries(queries)

@@ -1,7 +1,7 @@
 import torch
 
 from partclipseg.model import tokenize
-from partclipseg.plan import Channel, PromptPlan
+from partclipseg.prompt_plan import Channel, PromptPlan
 from partclipseg.queries import parse_queries
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from partclipseg.model.network import DecoderOutput
-from partclipseg.plan import PromptPlan
+from partclipseg.prompt_plan import PromptPlan
 from partclipseg.postprocess import postprocess
 from partclipseg.queries import parse_queries
 

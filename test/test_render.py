@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from partclipseg.camera import CameraError, CameraIntrinsics
-from partclipseg.render import Box, Cylinder, Plane, Sphere, render, shade
+from partclipseg.geometry.camera import CameraError, CameraIntrinsics
+from partclipseg.data.raycast import Box, Cylinder, Plane, Sphere, render, shade
 
 K = CameraIntrinsics(fx=300.0, fy=310.0, cx=79.5, cy=59.5, width=160, height=120)
 

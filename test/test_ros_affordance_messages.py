@@ -11,17 +11,18 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from partclipseg.camera import CameraIntrinsics
-from partclipseg.cloud import read_xyz
-from partclipseg.geometry import matrix_from_quaternion, part_geometry
+from partclipseg.geometry.camera import CameraIntrinsics
+from partclipseg.geometry.cloud import read_xyz
+from partclipseg.geometry.parts import part_geometry
+from partclipseg.geometry.rotations import matrix_from_quaternion
 from partclipseg.queries import PartQuery
-from partclipseg.regions import AffordanceRegion
-from partclipseg.render import Cylinder, Plane, render
+from partclipseg.geometry.regions import AffordanceRegion
+from partclipseg.data.raycast import Cylinder, Plane, render
 from partclipseg_ros import parameters
 from partclipseg_ros.depth_pairing import DepthPairing, NoDepth
 from partclipseg_ros.image_conversion import numpy_to_image
 from partclipseg_ros.messages import affordance_array, camera_info_message, clear_markers, region_markers
-from partclipseg_ros.transform import Rigid
+from partclipseg_ros.tf_lookup import Rigid
 
 pytestmark = pytest.mark.ros
 K = CameraIntrinsics(fx=300.0, fy=300.0, cx=79.5, cy=59.5, width=160, height=120)

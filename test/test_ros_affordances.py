@@ -18,11 +18,11 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
 from partclipseg.affordances import load_affordances
-from partclipseg.checkpoint import open_model
-from partclipseg.cloud import FLOAT32, read_xyz
+from partclipseg.factory import open_model
+from partclipseg.geometry.cloud import FLOAT32, read_xyz
 from partclipseg.queries import parse_queries
-from partclipseg.regions import affordance_regions
-from partclipseg.samples import load_depth
+from partclipseg.geometry.regions import affordance_regions
+from partclipseg.data.samples import load_depth
 from partclipseg.segmenter import Segmenter
 from partclipseg_ros.image_conversion import numpy_to_image
 from partclipseg_ros.messages import camera_info_message

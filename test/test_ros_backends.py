@@ -6,8 +6,8 @@ import pytest
 
 from ros_harness import Camera, Harness, segment_process, wait_for_log
 from conftest import make_tiny
-from partclipseg.backends import make_backend
-from partclipseg.samples import load_sample
+from partclipseg.backends import BackendOptions, make_backend
+from partclipseg.data.samples import load_sample
 from partclipseg.segmenter import Segmenter
 from partclipseg_ros.image_conversion import image_to_numpy
 
@@ -31,7 +31,7 @@ def test_node_runs_the_onnxruntime_backend(tiny_graphs, onnx_cache, tmp_path):
         assert process.stop() == 0, process.log()[-3000:]
         harness.close()
     model = make_tiny()
-    expected = Segmenter(model, make_backend("onnxruntime", model, cache_dir=onnx_cache))
+    expected = Segmenter(model, make_backend("onnxruntime", model, BackendOptions(cache_dir=str(onnx_cache))))
     expected.set_queries(QUERIES)
     want = expected.segment(coffee)
     labels, _ = image_to_numpy(msg.labels, ("mono8",))

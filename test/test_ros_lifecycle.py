@@ -11,7 +11,7 @@ import pytest
 from ros_harness import Camera, Harness, NodeProcess, wait_for_log
 from std_msgs.msg import String
 
-from partclipseg.samples import load_sample
+from partclipseg.data.samples import load_sample
 
 pytestmark = pytest.mark.ros
 

@@ -13,7 +13,8 @@ from partclipseg.checkpoint import CheckpointError
 from partclipseg.preprocess import ImageError
 from partclipseg.queries import PartQuery
 from partclipseg.postprocess import PartResult, Result
-from partclipseg_ros import cli, demo, parameters
+from partclipseg_ros import cli, parameters
+from partclipseg_ros.cli import demo
 from partclipseg_ros.diagnostics import FrameStats, Throttle
 from partclipseg_ros.image_conversion import image_to_numpy, numpy_to_image
 from partclipseg_ros.messages import segmentation_message

@@ -10,8 +10,8 @@ from ros_harness import RELIABLE, Camera, Harness, segment_process, wait_for_log
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from partclipseg.checkpoint import open_model
-from partclipseg.samples import load_sample
+from partclipseg.factory import open_model
+from partclipseg.data.samples import load_sample
 from partclipseg.segmenter import Segmenter
 from partclipseg_ros.image_conversion import image_to_numpy, numpy_to_image
 from partclipseg_ros.srv import SetQueries

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
-from partclipseg_ros.pipeline import LatestFrameWorker
+from partclipseg_ros.latest_frame import LatestFrameWorker
 
 
 def wait_until(condition, timeout: float = 10.0) -> None:

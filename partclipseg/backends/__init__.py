@@ -1,4 +1,4 @@
-"""Inference backends behind one interface, chosen by name, device and precision.
+"""Inference backends behind one interface, chosen by name and built from one :class:`BackendOptions`.
 
 The :class:`~partclipseg.segmenter.Segmenter` does preprocessing, the query cache and postprocessing for all of
 them; a backend only runs the two per-frame stages. ``onnxruntime`` and ``tensorrt`` are imported only when asked
@@ -6,56 +6,27 @@ for, so a missing optional package never breaks the torch backend.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..defaults import MAX_QUERIES
 from ..model.network import PartCLIPSeg
 from .base import Backend, BackendUnavailable
+from .options import BACKENDS, BackendOptions
 from .torch_backend import TorchBackend
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
-DEVICES = ("cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "bf16")
 
+def make_backend(name: str, model: PartCLIPSeg, options: BackendOptions = BackendOptions()) -> Backend:
+    """The backend called ``name`` ("torch", "onnxruntime", "tensorrt") for ``model``, built with ``options``.
 
-def make_backend(
-    name: str,
-    model: PartCLIPSeg,
-    device: str = "cpu",
-    precision: str = "fp32",
-    *,
-    cache_dir: Path | str | None = None,
-    max_queries: int = MAX_QUERIES,
-    torch_compile: bool = False,
-    cuda_graphs: bool = False,
-    engine_dir: Path | str | None = None,
-    rebuild_engines: bool = False,
-) -> Backend:
-    """The backend called ``name`` on ``device`` ("cpu", "cuda", "cuda:N") at ``precision``.
-
-    ``cache_dir``: where onnxruntime/tensorrt keep exported graphs and engines (default $PARTCLIPSEG_CACHE or
-    ~/.cache/partclipseg). ``torch_compile``/``cuda_graphs``: torch only. ``engine_dir``/``rebuild_engines``:
-    tensorrt only. Raises :class:`BackendUnavailable` with the reason and what to install.
+    Raises :class:`BackendUnavailable` with the reason and what to install.
     """
-    if name not in BACKENDS:
-        raise BackendUnavailable(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    if precision not in PRECISIONS:
-        raise BackendUnavailable(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if name != "torch" and (torch_compile or cuda_graphs):
-        raise BackendUnavailable("torch.compile and CUDA graphs are options of the torch backend only")
-    if name != "tensorrt" and (engine_dir or rebuild_engines):
-        raise BackendUnavailable("engine_dir and rebuild_engines are options of the tensorrt backend only")
+    options.check(name)
     if name == "torch":
-        return TorchBackend(model, device, precision, torch_compile=torch_compile, cuda_graphs=cuda_graphs,
-                            max_queries=max_queries)
+        return TorchBackend(model, options)
     if name == "onnxruntime":
         from .ort_backend import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(model, device, precision, cache_dir=cache_dir, max_queries=max_queries)
+        return OnnxRuntimeBackend(model, options)
     from .tensorrt_backend import TensorRTBackend
 
-    return TensorRTBackend(model, device, precision, cache_dir=cache_dir, engine_dir=engine_dir,
-                           max_queries=max_queries, rebuild=rebuild_engines)
+    return TensorRTBackend(model, options)
 
 
-__all__ = ["BACKENDS", "DEVICES", "PRECISIONS", "Backend", "BackendUnavailable", "TorchBackend", "make_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendOptions", "BackendUnavailable", "TorchBackend", "make_backend"]

@@ -11,11 +11,9 @@ from types import ModuleType
 
 import torch
 
+from ..errors import BackendUnavailable
 from ..model.network import DecoderOutput, QueryTensors
 
-
-class BackendUnavailable(RuntimeError):
-    """A backend that cannot run here; the message says why and what to install."""
 
 
 def require(module: str, hint: str) -> ModuleType:

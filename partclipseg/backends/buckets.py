@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
-from ..graphs import RowBounds, row_bounds, row_counts
+from ..model.stages import RowBounds, row_bounds, row_counts
 from ..model.config import ModelConfig
 from ..model.network import DecoderOutput, QueryTensors
 from ..queries import QueryError

@@ -5,7 +5,7 @@ copied between machines fail with "Version tag does not match"). Each engine ``<
 sidecar ``<stage>.<precision>.engine.json`` holding its :class:`EngineKey` and the engine file's sha256;
 :func:`rebuild_reason` says why an engine must be rebuilt (missing, no or corrupt sidecar, key mismatch, corrupt
 engine file), or None when it may be used. The optimisation profile and the binding check come from
-:mod:`partclipseg.graphs`, the one definition of the graphs' tensors.
+:mod:`partclipseg.model.stages`, the one definition of the graphs' tensors.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..graphs import GraphSpec, RowBounds, row_bounds
+from ..model.stages import GraphSpec, RowBounds, row_bounds
 from ..model.config import ModelConfig
 
 ENGINE_FORMAT = 1  # bump when the engine layout or build settings change meaning

@@ -1,20 +1,23 @@
-"""ONNX Runtime backend: the two exported graphs (cached per model, :func:`partclipseg.export.cached_graphs`) on
+"""ONNX Runtime backend: the two exported graphs (cached per model, :func:`partclipseg.onnx.export.cached_graphs`) on
 the CPU, or on CUDA with ``onnxruntime-gpu``. Tensors are bound in place (IO binding), so on CUDA the image
 features never leave the GPU between the encoder and the decoder.
 """
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..defaults import MAX_QUERIES
-from ..graphs import (
+from ..model.stages import (
     GraphSpec, RowBounds, decoder_feeds, decoder_output, decoder_spec, encoder_spec, graph_query, row_bounds, row_counts,
 )
 from ..model.network import DecoderOutput, PartCLIPSeg, QueryTensors
 from .base import Backend, BackendUnavailable, require, require_cuda, require_exporter
+from .options import BackendOptions
+
+if TYPE_CHECKING:
+    from ..onnx.export import ExportedGraphs
 
 INSTALL_HINT = ("pip install onnxruntime==1.32.0 (CPU), or onnxruntime-gpu instead of onnxruntime for CUDA "
                 "(or: pip install 'partclipseg[export]')")
@@ -26,21 +29,22 @@ class OnnxRuntimeBackend(Backend):
     the nodes it has no fp16 kernel for in fp32, so fp16 there checks the graphs rather than saving time)."""
 
     name = "onnxruntime"
+    precisions = ("fp32", "fp16")
 
     def __init__(
         self,
         model: PartCLIPSeg,
-        device: str = "cpu",
-        precision: str = "fp32",
+        options: BackendOptions = BackendOptions(),
         *,
-        cache_dir: Path | str | None = None,
-        max_queries: int = MAX_QUERIES,
-        graphs=None,
+        graphs: ExportedGraphs | None = None,
         threads: int | None = None,
     ) -> None:
+        """``graphs``: use these exported graphs instead of the cache (export's own parity check)."""
         ort = require("onnxruntime", INSTALL_HINT)
+        options.check(self.name)
+        device, precision = options.device, options.precision
         self.device = torch.device(device)
-        if precision not in ("fp32", "fp16"):
+        if precision not in self.precisions:
             raise BackendUnavailable(f"onnxruntime runs fp32 or fp16 graphs, not {precision!r}")
         if self.device.type == "cuda":
             require_cuda(self.device, "onnxruntime")
@@ -55,23 +59,23 @@ class OnnxRuntimeBackend(Backend):
             raise BackendUnavailable(f"onnxruntime runs on 'cpu' or 'cuda', not {device!r}")
         if graphs is None:
             require_exporter()
-            from ..export import cached_graphs
+            from ..onnx.export import cached_graphs
 
-            graphs = cached_graphs(model, cache_dir, precision, max_queries)
+            graphs = cached_graphs(model, options.cache_dir or None, precision, options.max_queries)
         self.config = model.config
         self.precision = precision
         self.max_queries = graphs.max_queries
         self.limit = row_bounds(self.config, graphs.max_queries)
         self.graphs = graphs
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        settings = ort.SessionOptions()
+        settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        settings.intra_op_num_threads = threads or torch.get_num_threads()
         # ORT's pool threads spin-wait after each run by default, taking the CPU from the torch postprocessing
         # that follows (measured: 44 ms instead of 6 ms at Q = 1, 640x480, 2 cores)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self.encoder = ort.InferenceSession(str(graphs.encoder), options, providers=providers)
-        self.decoder = ort.InferenceSession(str(graphs.decoder), options, providers=providers)
+        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        settings.log_severity_level = 3
+        self.encoder = ort.InferenceSession(str(graphs.encoder), settings, providers=providers)
+        self.decoder = ort.InferenceSession(str(graphs.decoder), settings, providers=providers)
         self.specs = {"encoder": encoder_spec(self.config), "decoder": decoder_spec(self.config)}
 
     def _run(self, session, spec: GraphSpec, inputs: dict[str, torch.Tensor], rows: RowBounds) -> dict[str, torch.Tensor]:

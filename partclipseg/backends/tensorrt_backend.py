@@ -5,13 +5,12 @@ run on torch CUDA tensors with ``execute_async_v3`` on a stream of their own.
 No pycuda: it has no wheel and needs the CUDA driver headers to build; torch already owns the GPU memory and the
 streams. TensorRT is an optional extra (``partclipseg[trt]``); nothing imports it until this backend is asked for.
 
-fp16: on TensorRT 11 (no ``BuilderFlag.FP16``) the fp16 ONNX graph (:mod:`partclipseg.onnx_fp16`, LayerNorm and
+fp16: on TensorRT 11 (no ``BuilderFlag.FP16``) the fp16 ONNX graph (:mod:`partclipseg.onnx.fp16`, LayerNorm and
 Softmax in fp32) is built as a strongly typed network; on TensorRT 10 the fp32 graph is built with
 ``BuilderFlag.FP16`` and the normalisation/softmax/reduce layers pinned to fp32.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
@@ -19,13 +18,15 @@ from pathlib import Path
 
 import torch
 
-from ..defaults import MAX_QUERIES, TRT_WORKSPACE_MIB
-from ..graphs import (
+from ..errors import EngineError
+from ..defaults import TRT_WORKSPACE_MIB
+from ..model.stages import (
     GraphSpec, decoder_feeds, decoder_output, decoder_spec, encoder_spec, graph_query, row_bounds,
 )
 from ..model.config import ModelConfig
 from ..model.network import DecoderOutput, PartCLIPSeg, QueryTensors
 from .base import Backend, BackendUnavailable, require, require_cuda, require_exporter
+from .options import BackendOptions
 from .engine_cache import (
     EngineKey, binding_problems, engine_path, fp16_mode, gpu_identity, platform_tag, profile_shapes,
     rebuild_reason, sha256_bytes, timing_cache_path, write_sidecar,
@@ -39,9 +40,6 @@ INSTALL_HINT = (
     "TensorRT installation guide). Without it use --backend torch --device cuda"
 )
 
-
-class EngineError(RuntimeError):
-    """An engine that cannot be built or loaded; the message says why."""
 
 
 def import_tensorrt():
@@ -212,39 +210,33 @@ class TensorRTBackend(Backend):
     """Image-encoder and decoder TensorRT engines on a CUDA device, fp32 or fp16."""
 
     name = "tensorrt"
+    precisions = ("fp32", "fp16")
 
-    def __init__(
-        self,
-        model: PartCLIPSeg,
-        device: str = "cuda",
-        precision: str = "fp16",
-        *,
-        cache_dir: Path | str | None = None,
-        engine_dir: Path | str | None = None,
-        max_queries: int = MAX_QUERIES,
-        rebuild: bool = False,
-        workspace_mib: int = TRT_WORKSPACE_MIB,
-    ) -> None:
+    def __init__(self, model: PartCLIPSeg, options: BackendOptions = BackendOptions()) -> None:
         trt = import_tensorrt()
+        options.check(self.name)
+        device, precision, max_queries = options.device, options.precision, options.max_queries
         self.device = torch.device(device)
         if self.device.type != "cuda":
             raise BackendUnavailable(f"TensorRT runs on CUDA devices only, not {device!r}")
         require_cuda(self.device, "tensorrt")
-        if precision not in ("fp32", "fp16"):
+        if precision not in self.precisions:
             raise BackendUnavailable(f"the tensorrt backend builds fp32 or fp16 engines, not {precision!r}")
         require_exporter()
-        from ..export import cached_graphs
+        from ..onnx.export import cached_graphs
 
         builder_flag = precision == "fp16" and fp16_mode(hasattr(trt.BuilderFlag, "FP16")) == "builder-flag"
-        graphs = cached_graphs(model, cache_dir, "fp32" if precision == "fp32" or builder_flag else "fp16", max_queries)
+        graphs = cached_graphs(model, options.cache_dir or None, "fp32" if precision == "fp32" or builder_flag else "fp16",
+                               max_queries)
         self.config = model.config
         self.precision = precision
         self.max_queries = max_queries
         self.limit = row_bounds(self.config, max_queries)
-        self.folder = Path(engine_dir) if engine_dir else graphs.folder
+        self.folder = Path(options.engine_dir) if options.engine_dir else graphs.folder
         self.engines = {
             spec.name: load_or_build(trt, graphs.path(spec.name), graphs.sha256[spec.name], spec, self.config, precision,
-                                     max_queries, self.device, self.folder, rebuild, workspace_mib)
+                                     max_queries, self.device, self.folder, options.rebuild_engines,
+                                     options.workspace_mib)
             for spec in (encoder_spec(self.config), decoder_spec(self.config))
         }
 
@@ -263,30 +255,3 @@ class TensorRTBackend(Backend):
     def describe(self) -> str:
         return f"tensorrt {self.device} {self.precision} (engines in {self.folder})"
 
-
-def cmd_build_engine(args: argparse.Namespace) -> int:
-    from ..checkpoint import open_model
-
-    model, description = open_model(args.checkpoint, args.random_weights, trust=args.trust_checkpoint)
-    backend = TensorRTBackend(model, args.device, args.precision, cache_dir=args.cache_dir, engine_dir=args.engine_dir,
-                              max_queries=args.max_queries, rebuild=args.rebuild, workspace_mib=args.workspace_mib)
-    for stage in backend.engines:
-        print(engine_path(backend.folder, stage, args.precision))
-    print(f"{backend.describe()}; weights: {description}")
-    return 0
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..cli import add_weights_arguments
-
-    parser = sub.add_parser("build-engine", help="export (cached) and build the TensorRT engines for this GPU")
-    add_weights_arguments(parser)
-    parser.add_argument("--device", default="cuda", help="cuda or cuda:N")
-    parser.add_argument("--precision", default="fp16", choices=("fp32", "fp16"))
-    parser.add_argument("--cache-dir", help="exported graphs and (by default) engines; default $PARTCLIPSEG_CACHE "
-                                            "or ~/.cache/partclipseg")
-    parser.add_argument("--engine-dir", help="write/read the engines here instead of beside the ONNX graphs")
-    parser.add_argument("--max-queries", type=int, default=MAX_QUERIES, help="Qmax of the decoder engine's profile")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild even if a valid engine is cached")
-    parser.add_argument("--workspace-mib", type=int, default=TRT_WORKSPACE_MIB)
-    parser.set_defaults(func=cmd_build_engine)

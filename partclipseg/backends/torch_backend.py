@@ -16,14 +16,15 @@ from typing import Callable
 
 import torch
 
-from ..defaults import MAX_QUERIES, QUERY_BUCKETS
+from ..defaults import QUERY_BUCKETS
 from ..model.network import DecoderOutput, PartCLIPSeg, QueryTensors
 from .base import Backend, BackendUnavailable, require_cuda
 from .buckets import PaddedQuery, as_plain, empty_like_rows, pad_query, unpad
+from .options import BackendOptions
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # precision -> autocast dtype
 
 
 class CapturedCall:
@@ -69,19 +70,11 @@ class TorchBackend(Backend):
     """Eager torch; ``precision`` fp16/bf16 runs the per-frame stages under autocast."""
 
     name = "torch"
+    precisions = tuple(DTYPES)
 
-    def __init__(
-        self,
-        model: PartCLIPSeg,
-        device: str = "cpu",
-        precision: str = "fp32",
-        *,
-        torch_compile: bool = False,
-        cuda_graphs: bool = False,
-        max_queries: int = MAX_QUERIES,
-    ) -> None:
-        if precision not in PRECISIONS:
-            raise BackendUnavailable(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    def __init__(self, model: PartCLIPSeg, options: BackendOptions = BackendOptions()) -> None:
+        options.check(self.name)
+        device, precision, cuda_graphs = options.device, options.precision, options.cuda_graphs
         self.device = torch.device(device)
         if self.device.type == "cuda":
             require_cuda(self.device, "torch")
@@ -93,13 +86,13 @@ class TorchBackend(Backend):
             raise BackendUnavailable("CUDA graphs need device 'cuda'")
         self.model = model.to(self.device).eval()
         self.precision = precision
-        self.dtype = PRECISIONS[precision]
-        self.torch_compile = torch_compile
+        self.dtype = DTYPES[precision]
+        self.torch_compile = options.torch_compile
         self.cuda_graphs = cuda_graphs
-        self.buckets = tuple(b for b in QUERY_BUCKETS if b < max_queries) + (max_queries,)
+        self.buckets = tuple(b for b in QUERY_BUCKETS if b < options.max_queries) + (options.max_queries,)
         self._encode: Callable = self._encode_eager
         self._decode: Callable = self._decode_eager
-        if torch_compile:
+        if self.torch_compile:
             self._encode = torch.compile(self._encode_eager, dynamic=False)
             self._decode = torch.compile(self._decode_eager, dynamic=False)
         self._captured: dict[object, CapturedCall] = {}

@@ -9,15 +9,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..camera import CameraIntrinsics
+from ..errors import DatasetError
+from ..geometry.camera import CameraIntrinsics
 from .classes import ClassSet
 
 UNLABELLED = -1  # label-map value for "no part" (part maps) and "background / no object" (object maps)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
-
-class DatasetError(ValueError):
-    """A dataset folder that cannot be read; the message names the file and what to fix."""
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..camera import CameraIntrinsics
+from ..geometry.camera import CameraIntrinsics
 from ..queries import QueryError, parse_query
 from .classes import ClassSet
 from .dataset import UNLABELLED, DatasetError, PartDataset, PartSample, list_images, read_image, read_label_map, relabel

@@ -1,5 +1,5 @@
 """Synthetic kitchen part dataset: procedural objects with named parts on a table, ray-cast with
-:mod:`partclipseg.render`, with exact depth and intrinsics.
+:mod:`partclipseg.data.raycast`, with exact depth and intrinsics.
 
 Each scene: a textured table top and back wall, 1-4 kitchen objects (pot, pan, mug, cup, saucer, knife, spatula,
 bottle, kettle) in random poses, sizes, colours and surface patterns, 0-2 unlabelled distractor shapes, a camera
@@ -20,9 +20,9 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from ..camera import CameraIntrinsics
+from ..geometry.camera import CameraIntrinsics
 from ..queries import PartQuery
-from ..render import Box, Cylinder, Plane, Primitive, Sphere, render
+from .raycast import Box, Cylinder, Plane, Primitive, Sphere, render
 from .classes import ClassSet
 from .dataset import UNLABELLED, PartSample
 from .folder import write_classes, write_sample
@@ -376,27 +376,3 @@ def generate(out: str | Path, train: int, val: int, seed: int = 0, unseen: Itera
         rng = np.random.default_rng([seed, 0 if split == "train" else 1, i])
         write_sample(out, split, make_scene(rng, classes, f"{split}_{i:05d}", config))
     return classes
-
-
-def cmd_synth(args) -> int:
-    width, _, height = args.size.partition("x")
-    if not (width.isdigit() and height.isdigit()) or int(width) < 32 or int(height) < 32:
-        raise ValueError(f"--size must be WIDTHxHEIGHT (at least 32x32), got {args.size!r}")
-    config = SceneConfig(int(width), int(height), max_objects=args.max_objects)
-    classes = generate(args.out, args.train, args.val, args.seed, args.unseen, config, not args.quiet, args.objects)
-    print(f"{args.train} train + {args.val} val images, {len(classes.classes)} classes -> {args.out}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("synth", help="generate the synthetic kitchen part dataset (images, part masks, depth, cameras)")
-    p.add_argument("out", help="output folder (folder format, see docs/training.md)")
-    p.add_argument("--train", type=int, default=2000, help="training images")
-    p.add_argument("--val", type=int, default=200, help="held-out images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", default="320x240", help="image size WIDTHxHEIGHT")
-    p.add_argument("--max-objects", type=int, default=SceneConfig.max_objects, help="kitchen objects per image, at most")
-    p.add_argument("--objects", nargs="+", choices=list(KITCHEN_PARTS), help="only these objects (default: all)")
-    p.add_argument("--unseen", nargs="*", default=[], help="objects to hold out of training (written to unseen.txt)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_synth)

@@ -18,7 +18,7 @@ from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 from torch import nn
 
 from ..defaults import ADAPTER_MIX, OPEN_CLIP_ARCH
-from ..plan import PromptPlan
+from ..prompt_plan import PromptPlan
 from ..queries import PartQuery
 from .config import ModelConfig
 from .decoder import Adapter, Decoder

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..data.classes import ClassSet
 from ..data.dataset import UNLABELLED, PartSample
-from ..plan import PromptPlan
+from ..prompt_plan import PromptPlan
 from ..preprocess import preprocess
 
 

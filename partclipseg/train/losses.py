@@ -30,7 +30,7 @@ from ..defaults import (ATTENTION_KERNEL, ATTENTION_SIGMA, ATTENTION_THRESHOLD, 
                         LOSS_ENHANCEMENT_WEIGHT, LOSS_OBJECT_WEIGHT, LOSS_PART_WEIGHT, LOSS_SEPARATION_WEIGHT,
                         SEPARATION_MODES, SEPARATION_TEMPERATURE)
 from ..model.network import DecoderOutput
-from ..plan import PromptPlan
+from ..prompt_plan import PromptPlan
 
 
 @dataclass(frozen=True)

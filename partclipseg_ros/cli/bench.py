@@ -27,17 +27,15 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
-from partclipseg.camera import CameraIntrinsics
-from partclipseg.checkpoint import RANDOM_SIZES
+from partclipseg.benchmark.common import median_ms, table_scene
+from partclipseg.factory import RANDOM_SIZES
 from partclipseg.postprocess import PartResult
 from partclipseg.queries import parse_queries
-from partclipseg.regions import affordance_regions
-from partclipseg.render import Box, Cylinder, Plane, Sphere, render
-from partclipseg.samples import load_sample
+from partclipseg.geometry.regions import affordance_regions
+from partclipseg.data.samples import load_sample
 
-from .environment import keep_dds_local, use_shm_profile
+from ..environment import keep_dds_local, use_shm_profile
 
 NODE = "partclipseg_bench"
 QUERIES = "pot/handle; knife/blade; mug/handle; kettle/spout"
@@ -59,7 +57,7 @@ class BenchClient:
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import Image
 
-        from .msg import PartSegmentation
+        from ..msg import PartSegmentation
 
         self.context = rclpy.Context()
         rclpy.init(args=[], context=self.context)
@@ -89,7 +87,7 @@ class BenchClient:
 
     def frame(self, image, process: subprocess.Popen, timeout: float) -> float:
         """Publish one frame (again if a best-effort frame got lost) and return its e2e latency in ms."""
-        from .image_conversion import numpy_to_image
+        from ..image_conversion import numpy_to_image
 
         msg = numpy_to_image(image, "rgb8")
         msg.header.frame_id = "bench_camera_optical_frame"
@@ -151,32 +149,17 @@ def start_node(size: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
 def geometry_table(repeats: int) -> list[str]:
     """The 3D stage per frame at 640x480 (see the module docstring), as markdown table lines."""
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header
 
-    from .depth_pairing import DepthPairing
-    from .image_conversion import numpy_to_image
-    from .messages import affordance_array, camera_info_message, region_markers
+    from ..depth_pairing import DepthPairing
+    from ..image_conversion import numpy_to_image
+    from ..messages import affordance_array, camera_info_message, region_markers
 
-    k = CameraIntrinsics(fx=525.0, fy=525.0, cx=319.5, cy=239.5, width=640, height=480)
-    scene = render([Plane([0, 0, 0.9], [0, -0.35, -1]), Cylinder([0.05, 0.02, 0.55], [1, -0.4, 0.1], 0.015, 0.12),
-                    Box([-0.08, 0.04, 0.6], np.eye(3), [0.07, 0.02, 0.002]), Sphere([0.0, -0.05, 0.7], 0.06)], k)
-    depth = scene.depth_mm()
-    v, u = np.mgrid[0:k.height, 0:k.width]
-    distance = np.hypot(u - k.cx, (v - k.cy) * 1.3).ravel()
-    order = np.argsort(distance, kind="stable")
+    scene = table_scene()
+    k, depth = scene.intrinsics, scene.depth_mm
     queries = parse_queries("pot/handle; knife/blade; pot/lid; kettle/spout")
     header = Header(frame_id="bench_camera_optical_frame")
     header.stamp.sec = 1
@@ -185,10 +168,7 @@ def geometry_table(repeats: int) -> list[str]:
              "(clouds) | MarkerArray | serialise both | node extra | node total |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for pixels in (1_000, 5_000, 20_000):
-        labels = np.zeros(k.width * k.height, np.uint8)
-        for i in range(4):  # four parts: consecutive rings of a disc over the objects and the table
-            labels[order[i * pixels:(i + 1) * pixels]] = i + 1
-        labels = labels.reshape(k.height, k.width)
+        labels = scene.rings(4, pixels)  # four parts: consecutive rings of a disc over the objects and the table
         parts = [PartResult(q, i + 1, 0.9, pixels, (0, 0, 0, 0)) for i, q in enumerate(queries)]
         regions, _ = affordance_regions(parts, labels, depth, k)
 
@@ -200,11 +180,11 @@ def geometry_table(repeats: int) -> list[str]:
 
         array, markers = affordance_array(regions, header, header), region_markers(regions, header)
         steps = [
-            _median_ms(lambda: affordance_regions(parts, labels, depth, k), repeats),
-            _median_ms(pairing, repeats),
-            _median_ms(lambda: affordance_array(regions, header, header), repeats),
-            _median_ms(lambda: region_markers(regions, header), repeats),
-            _median_ms(lambda: (serialize_message(array), serialize_message(markers)), repeats),
+            median_ms(lambda: affordance_regions(parts, labels, depth, k), repeats),
+            median_ms(pairing, repeats),
+            median_ms(lambda: affordance_array(regions, header, header), repeats),
+            median_ms(lambda: region_markers(regions, header), repeats),
+            median_ms(lambda: (serialize_message(array), serialize_message(markers)), repeats),
         ]
         extra = sum(steps[1:])
         points = sum(r.geometry.point_count for r in regions)

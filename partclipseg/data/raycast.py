@@ -2,7 +2,7 @@
 
 Used where known truth is needed: the geometry tests and the synthetic part-dataset generator.
 
-Conventions (the same as :mod:`partclipseg.camera`):
+Conventions (the same as :mod:`partclipseg.geometry.camera`):
 
 * everything is in the camera optical frame: x right, y down, z forward, metres; the camera is at the origin;
 * one ray per pixel, through the pixel centre: pixel ``(u, v)`` looks along ``((u - cx) / fx, (v - cy) / fy, 1)``;
@@ -22,7 +22,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .camera import CameraIntrinsics
+from ..geometry.camera import CameraIntrinsics
 
 _EPS = 1e-12
 

@@ -1,4 +1,5 @@
-"""``partclipseg train``: train or fine-tune PartCLIPSeg on a part dataset (see docs/training.md)."""
+"""``partclipseg train`` (train or fine-tune on a part dataset), ``partclipseg eval`` (the paper's protocols and part
+reports) and ``partclipseg synth`` (the synthetic kitchen dataset); docs/training.md."""
 from __future__ import annotations
 
 import argparse
@@ -8,16 +9,20 @@ from typing import Sequence
 
 import torch
 
-from ..checkpoint import CheckpointError, load_checkpoint
+from ..checkpoint import load_checkpoint
 from ..data import LAYOUTS, open_dataset
-from ..defaults import (LOSS_BACKGROUND_WEIGHT, LOSS_OBJECT_WEIGHT, SEPARATION_MODES, TRAIN_BATCH,
+from ..data.synth import KITCHEN_PARTS, SceneConfig, generate
+from ..defaults import (LOSS_BACKGROUND_WEIGHT, LOSS_OBJECT_WEIGHT, MODES, SEPARATION_MODES, TRAIN_BATCH,
                         TRAIN_CHECKPOINT_PERIOD, TRAIN_CLIP_NORM, TRAIN_ITERATIONS, TRAIN_LR, TRAIN_SEED,
                         TRAIN_WEIGHT_DECAY)
+from ..errors import CheckpointError
+from ..evaluate import evaluate
 from ..model import ModelConfig, PartCLIPSeg, tiny_config
-from .losses import LossConfig
-from .batches import TrainingVocabulary
-from .trainer import (LAST, TOWERS, TrainConfig, Trainer, export_weights, init_part_branch, match_background_scale,
-                      part_model_from_clipseg)
+from ..train.batches import TrainingVocabulary
+from ..train.losses import LossConfig
+from ..train.trainer import (LAST, TOWERS, TrainConfig, Trainer, export_weights, init_part_branch,
+                             match_background_scale, part_model_from_clipseg)
+from .options import add_model_arguments, segmenter
 
 RANDOM_INITS = ("tiny", "full")
 
@@ -92,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train / fine-tune PartCLIPSeg on a part dataset (official-layout checkpoints)")
     p.add_argument("data", help="dataset folder (folder format, OV-PARTS Pascal-Part-116 or ADE20K-Part-234)")
     p.add_argument("--out", required=True, help="run folder: last.pth (resumable), log.jsonl, summary.json")
@@ -139,3 +144,53 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--export-fp32", action="store_true", help="export fp32 instead of fp16")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    dataset = open_dataset(args.data, args.split, args.layout)
+    seg, description = segmenter(args, max_queries=len(dataset.classes.classes))
+    report = evaluate(seg, dataset, args.protocol, args.limit, progress=not args.quiet)
+    report.meta = {"weights": description, "backend": seg.backend.describe()}
+    print(report.table())
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        print(f"-> {args.json}")
+    return 0
+
+
+def add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="mIoU seen/unseen and h-IoU (Pred-All, Oracle-Obj) on a part dataset")
+    p.add_argument("data", help="dataset folder (folder format, OV-PARTS Pascal-Part-116 or ADE20K-Part-234)")
+    p.add_argument("--split", default="val", help="split to evaluate (default val; ADE20K-Part-234 'test' = OV-PARTS test set)")
+    p.add_argument("--layout", default="auto", choices=LAYOUTS)
+    p.add_argument("--protocol", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_arguments(p)
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    width, _, height = args.size.partition("x")
+    if not (width.isdigit() and height.isdigit()) or int(width) < 32 or int(height) < 32:
+        raise ValueError(f"--size must be WIDTHxHEIGHT (at least 32x32), got {args.size!r}")
+    config = SceneConfig(int(width), int(height), max_objects=args.max_objects)
+    classes = generate(args.out, args.train, args.val, args.seed, args.unseen, config, not args.quiet, args.objects)
+    print(f"{args.train} train + {args.val} val images, {len(classes.classes)} classes -> {args.out}")
+    return 0
+
+
+def add_synth_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="generate the synthetic kitchen part dataset (images, part masks, depth, cameras)")
+    p.add_argument("out", help="output folder (folder format, see docs/training.md)")
+    p.add_argument("--train", type=int, default=2000, help="training images")
+    p.add_argument("--val", type=int, default=200, help="held-out images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", default="320x240", help="image size WIDTHxHEIGHT")
+    p.add_argument("--max-objects", type=int, default=SceneConfig.max_objects, help="kitchen objects per image, at most")
+    p.add_argument("--objects", nargs="+", choices=list(KITCHEN_PARTS), help="only these objects (default: all)")
+    p.add_argument("--unseen", nargs="*", default=[], help="objects to hold out of training (written to unseen.txt)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_synth)

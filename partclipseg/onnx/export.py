@@ -1,21 +1,19 @@
-"""``partclipseg export``: the image-encoder and decoder ONNX graphs (:mod:`partclipseg.graphs`), validated on the
+"""``partclipseg export``: the image-encoder and decoder ONNX graphs (:mod:`partclipseg.model.stages`), validated on the
 CPU, and a cache of them per model so that a backend's second start does not export again.
 
 Export uses the default (dynamo) exporter at opset 18 with the 352 positional table baked into the weights (no
 Resize in the graph) and the query-dependent rows as named dynamic dims bounded by ``max_queries``. Each graph is
-constant-folded and then checked (:func:`partclipseg.onnx_checks.validate`): ONNX checker with full shape
+constant-folded and then checked (:func:`partclipseg.onnx.checks.validate`): ONNX checker with full shape
 inference, exactly the declared inputs/outputs/dims, nothing left to fold, TensorRT 10 operators only. fp16
-graphs (:mod:`partclipseg.onnx_fp16`) are derived from the fp32 ones and checked the same way.
+graphs (:mod:`partclipseg.onnx.fp16`) are derived from the fp32 ones and checked the same way.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -24,18 +22,18 @@ from pathlib import Path
 
 import torch
 
-from .defaults import MAX_QUERIES, ONNX_OPSET, default_cache_dir
-from .graphs import (
+from ..defaults import MAX_QUERIES, ONNX_OPSET, default_cache_dir
+from ..model.stages import (
     DecoderGraph, GraphSpec, ImageEncoderGraph, decoder_feeds, decoder_spec, encoder_spec, row_bounds,
 )
-from .model.network import PartCLIPSeg, QueryTensors
-from .plan import PromptPlan
-from .queries import PartQuery
+from ..model.network import PartCLIPSeg, QueryTensors
+from ..prompt_plan import PromptPlan
+from ..queries import PartQuery
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = 1  # bump when the graphs' interface changes: invalidates every cached export
-PRECISIONS = ("fp32", "fp16")
+GRAPH_PRECISIONS = ("fp32", "fp16")  # the exported graphs' precisions
 STAGES = ("encoder", "decoder")
 
 
@@ -113,7 +111,7 @@ def _dynamic_shapes(spec: GraphSpec, max_queries: int, model: PartCLIPSeg) -> di
 def _export_one(module: torch.nn.Module, args: tuple, spec: GraphSpec, path: Path, opset: int, dynamic: dict | None) -> None:
     import onnx
 
-    from .onnx_checks import fold_constants
+    from .checks import fold_constants
 
     start = time.perf_counter()
     log.info("exporting %s to %s (opset %d)", spec.name, path, opset)
@@ -138,11 +136,11 @@ def export_graphs(
     """Export, fold and validate both graphs into ``out/<precision>/``; raises GraphError if one is not deployable."""
     import onnx
 
-    from .onnx_checks import validate
-    from .onnx_fp16 import convert_to_fp16
+    from .checks import validate
+    from .fp16 import convert_to_fp16
 
-    if any(p not in PRECISIONS for p in precisions):
-        raise ValueError(f"ONNX precision must be one of {PRECISIONS}, got {precisions}")
+    if any(p not in GRAPH_PRECISIONS for p in precisions):
+        raise ValueError(f"ONNX precision must be one of {GRAPH_PRECISIONS}, got {precisions}")
     if max_queries < 2:
         raise ValueError(f"export needs max_queries >= 2 (dynamic row dims), got {max_queries}")
     model = model.eval()
@@ -232,42 +230,3 @@ def cached_graphs(
         os.replace(graphs.folder, folder)
     return ExportedGraphs(folder, precision, max_queries, opset, graphs.sha256)
 
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from .backend_check import frame, parity, reference
-    from .backends.ort_backend import OnnxRuntimeBackend
-    from .bench import BENCH_QUERIES, format_table
-    from .checkpoint import open_model
-    from .segmenter import Segmenter
-
-    model, description = open_model(args.checkpoint, args.random_weights, trust=args.trust_checkpoint)
-    graphs = export_graphs(model, Path(args.out), tuple(args.precision), args.max_queries, args.opset)
-    for precision, exported in graphs.items():
-        for stage in STAGES:
-            path = exported.path(stage)
-            print(f"{precision} {stage}: {path} ({path.stat().st_size / 2**20:.0f} MiB, sha256 {exported.sha256[stage][:12]})")
-    print(f"checked: ONNX checker (full), explicit dims, constant folding, TensorRT 10 operators; weights: {description}")
-    if "fp32" in graphs and not args.skip_parity:
-        image = frame()
-        ref = reference(model, image, sorted({1, min(args.max_queries, len(BENCH_QUERIES))}))
-        rows = parity(Segmenter(model, OnnxRuntimeBackend(model, graphs=graphs["fp32"])), "fp32", ref, image)
-        print("ONNX Runtime (CPU) vs torch fp32:")
-        print(format_table(rows))
-        if not all(r["ok"] for r in rows):
-            print("error: ONNX Runtime does not match torch within the fp32 tolerance", file=sys.stderr)
-            return 1
-    return 0
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_weights_arguments
-
-    parser = sub.add_parser("export", help="export the image-encoder and decoder ONNX graphs and validate them")
-    add_weights_arguments(parser)
-    parser.add_argument("--out", default="onnx", help="output folder (one sub-folder per precision)")
-    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32"],
-                        help="fp16: fp16 weights/activations, LayerNorm/Softmax in fp32, fp32 inputs and outputs")
-    parser.add_argument("--max-queries", type=int, default=MAX_QUERIES, help="Qmax: bounds the dynamic row dims")
-    parser.add_argument("--opset", type=int, default=ONNX_OPSET, choices=(17, 18))
-    parser.add_argument("--skip-parity", action="store_true", help="skip the ONNX Runtime vs torch check")
-    parser.set_defaults(func=cmd_export)

@@ -16,8 +16,8 @@ from rclpy.node import Node
 from rclpy.time import Time
 from std_msgs.msg import Header
 
-from partclipseg.geometry import matrix_from_quaternion, quaternion_from_matrix
-from partclipseg.regions import AffordanceRegion
+from partclipseg.geometry.rotations import matrix_from_quaternion, quaternion_from_matrix
+from partclipseg.geometry.regions import AffordanceRegion
 
 
 class TransformUnavailable(RuntimeError):

@@ -10,7 +10,8 @@ from typing import Iterator
 import onnx
 import torch
 
-from .graphs import GraphSpec
+from ..errors import GraphError
+from ..model.stages import GraphSpec
 
 # The ONNX operators the TensorRT 10.0 GA parser supports (onnx-tensorrt release 10.0, docs/operators.md:
 # "Supported ONNX Operators", the rows marked Y). TensorRT 10.0 parses opsets 9..20.
@@ -38,9 +39,6 @@ _ONNX_DTYPES = {
     torch.int64: onnx.TensorProto.INT64,
 }
 
-
-class GraphError(ValueError):
-    """An exported graph that fails validation; the message lists every problem."""
 
 
 def onnx_dtype(dtype: torch.dtype) -> int:

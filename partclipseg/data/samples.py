@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .camera import CameraIntrinsics, disparity_to_depth
-from .defaults import BUNDLED_OBJECTS
+from ..geometry.camera import CameraIntrinsics, disparity_to_depth
+from ..defaults import BUNDLED_OBJECTS
 
 if TYPE_CHECKING:
-    from .data.dataset import PartSample
+    from .dataset import PartSample
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ _KITCHEN_SEED = 1013
 @lru_cache(maxsize=1)
 def kitchen_scene() -> PartSample:
     """The kitchen sample with its labels (ids of ``kitchen_classes(objects=BUNDLED_OBJECTS)``)."""
-    from .data.synth import SceneConfig, kitchen_classes, make_scene
+    from .synth import SceneConfig, kitchen_classes, make_scene
 
     return make_scene(np.random.default_rng(_KITCHEN_SEED), kitchen_classes(objects=BUNDLED_OBJECTS), "kitchen",
                       SceneConfig(640, 480, min_objects=3, max_objects=3))

@@ -9,10 +9,10 @@ import json
 import sys
 from typing import Sequence
 
-from partclipseg.checkpoint import RANDOM_SIZES
+from partclipseg.factory import RANDOM_SIZES
 from partclipseg.cli import run
 
-from .environment import share_path, use_shm_profile
+from ..environment import share_path, use_shm_profile
 
 
 def ros_arguments(args: argparse.Namespace) -> list[str]:
@@ -36,7 +36,7 @@ def ros_arguments(args: argparse.Namespace) -> list[str]:
 def cmd_segment(args: argparse.Namespace) -> int:
     import rclpy
 
-    from .segment_node import SegmentNode, run as run_node
+    from ..segment_node import SegmentNode, run as run_node
 
     use_shm_profile()
     rclpy.init(args=["partclipseg-ros", *ros_arguments(args)])
@@ -77,6 +77,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv, ros_args = argv[:index], argv[index + 1:]
     return run(argv, lambda: build_parser(ros_args))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

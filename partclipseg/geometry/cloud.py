@@ -11,11 +11,10 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from ..errors import CloudError
+
 FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 
-
-class CloudError(ValueError):
-    """A PointCloud2 layout this reader does not understand."""
 
 
 class FieldLike(Protocol):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,13 +21,14 @@ import numpy as np
 
 from partclipseg.affordances import load_affordances
 from partclipseg.checkpoint import CheckpointError
-from partclipseg.cli import add_model_arguments
-from partclipseg.defaults import BUNDLED_CHECKPOINT, DEMO_FRAMES, DEMO_RATE_HZ, weights_hint
-from partclipseg.geometry import matrix_from_quaternion
+from partclipseg.cli.options import add_model_arguments, backend_options
+from partclipseg.defaults import BUNDLED_CHECKPOINT, weights_hint
+from partclipseg.geometry.rotations import matrix_from_quaternion
 from partclipseg.queries import parse_queries
-from partclipseg.samples import SAMPLES, DepthSample, load_depth, load_sample
+from partclipseg.data.samples import SAMPLES, DepthSample, load_depth, load_sample
 
-from .environment import keep_dds_local, use_shm_profile
+from ..defaults import DEMO_FRAMES, DEMO_RATE_HZ
+from ..environment import keep_dds_local, use_shm_profile
 
 if TYPE_CHECKING:
     from rclpy.executors import Executor
@@ -103,11 +104,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 
-    from .image_conversion import image_to_numpy, numpy_to_image
-    from .messages import camera_info_message
-    from .msg import AffordanceArray, PartSegmentation
-    from .segment_node import SegmentNode
-    from .srv import SetQueries
+    from ..image_conversion import image_to_numpy, numpy_to_image
+    from ..messages import camera_info_message
+    from ..msg import AffordanceArray, PartSegmentation
+    from ..segment_node import SegmentNode
+    from ..srv import SetQueries
 
     frames = {name: load_sample(name) for name in names}
     depths = {name: sample for name in names if (sample := depth_sample(name)) is not None}
@@ -116,8 +117,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     context = rclpy.Context()
     rclpy.init(args=[], context=context)
     overrides = [Parameter("checkpoint", value=checkpoint), Parameter("random_weights", value=random_weights),
-                 Parameter("trust_checkpoint", value=args.trust_checkpoint), Parameter("backend", value=args.backend),
-                 Parameter("device", value=args.device), Parameter("precision", value=args.precision)]
+                 Parameter("trust_checkpoint", value=args.trust_checkpoint), Parameter("backend", value=args.backend)]
+    overrides += [Parameter(name, value=value) for name, value in asdict(backend_options(args)).items()]
     remaps = {"image": CAMERA_TOPIC, "depth": DEPTH_TOPIC, "camera_info": CAMERA_INFO_TOPIC}
     segment = SegmentNode(context=context, parameter_overrides=overrides,
                           cli_args=["--ros-args"] + [a for k, v in remaps.items() for a in ("-r", f"{k}:={v}")])

@@ -12,8 +12,8 @@ import numpy as np
 
 from .camera import CameraIntrinsics
 from .cloud import PackedCloud, pack_xyz
-from .geometry import GeometrySettings, NoGeometry, PartGeometry, label_geometries
-from .queries import PartQuery
+from .parts import GeometrySettings, NoGeometry, PartGeometry, label_geometries
+from ..queries import PartQuery
 
 
 class ScoredPart(Protocol):
@@ -59,7 +59,7 @@ def affordance_regions(parts: Sequence[ScoredPart], labels: np.ndarray, depth: n
     """Regions of the parts of a label image (value ``i + 1`` = ``parts[i]``), in query order.
 
     Parts absent from the label image are left out silently; parts present without enough depth are returned as
-    :class:`SkippedPart`. Raises :class:`~partclipseg.geometry.GeometryInputError` when depth, labels and
+    :class:`SkippedPart`. Raises :class:`~partclipseg.geometry.parts.GeometryInputError` when depth, labels and
     intrinsics do not fit together (one warning per frame, then 2D only).
     """
     regions: list[AffordanceRegion] = []

@@ -8,44 +8,19 @@ precomputed, which is the most favourable way to call it).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
 import time
-from typing import Callable
 
 import numpy as np
 import torch
 
-from .checkpoint import RANDOM_SIZES, open_model
-from .defaults import INPUT_SIZE
-from .model.config import ModelConfig, tiny_config
-from .model.network import tokenize
-from .preprocess import preprocess
-from .queries import PartQuery
-from .samples import load_sample
-from .segmenter import Segmenter
-
-# 16 distinct kitchen/workshop objects with the parts a robot asks for.
-BENCH_QUERIES = [
-    PartQuery(part, obj)
-    for obj, part in [
-        ("pot", "handle"), ("knife", "blade"), ("mug", "handle"), ("kettle", "spout"), ("bottle", "cap"),
-        ("pan", "handle"), ("spatula", "head"), ("jar", "lid"), ("scissors", "blade"), ("drawer", "knob"),
-        ("faucet", "lever"), ("hammer", "handle"), ("screwdriver", "tip"), ("teapot", "lid"), ("cup", "rim"),
-        ("door", "handle"),
-    ]
-]
-
-
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+from ..defaults import INPUT_SIZE
+from ..factory import open_model
+from ..model.config import ModelConfig, tiny_config
+from ..model.network import tokenize
+from ..preprocess import preprocess
+from ..data.samples import load_sample
+from ..segmenter import Segmenter
+from .common import BENCH_QUERIES, median_ms
 
 
 def hf_clipseg(ours: ModelConfig, seed: int = 0):
@@ -83,7 +58,7 @@ def measure(size: str, query_counts: list[int], repeats: int, with_hf: bool) -> 
             "queries": count,
             "decoder_rows": plan.num_prompts,
             "text_ms_on_change": round(text_ms, 1),
-            "frame_ms": round(_median_ms(lambda: segmenter.segment(image), repeats), 1),
+            "frame_ms": round(median_ms(lambda: segmenter.segment(image), repeats), 1),
         }
         if hf is not None:
             pixels = preprocess(image).repeat(count, 1, 1, 1)
@@ -99,8 +74,8 @@ def measure(size: str, query_counts: list[int], repeats: int, with_hf: bool) -> 
                     return hf(pixel_values=pixels, conditional_embeddings=embeddings)
 
                 hf_repeats = max(1, repeats // 2)
-                row["hf_frame_ms"] = round(_median_ms(hf_text, hf_repeats), 1)
-                row["hf_cached_text_frame_ms"] = round(_median_ms(hf_cached, hf_repeats), 1)
+                row["hf_frame_ms"] = round(median_ms(hf_text, hf_repeats), 1)
+                row["hf_cached_text_frame_ms"] = round(median_ms(hf_cached, hf_repeats), 1)
             row["speedup_vs_hf"] = round(row["hf_frame_ms"] / row["frame_ms"], 2)
             row["speedup_vs_hf_cached_text"] = round(row["hf_cached_text_frame_ms"] / row["frame_ms"], 2)
         rows.append(row)
@@ -109,31 +84,3 @@ def measure(size: str, query_counts: list[int], repeats: int, with_hf: bool) -> 
         row["frame_vs_first"] = round(row["frame_ms"] / base, 2)
     return rows
 
-
-def format_table(rows: list[dict]) -> str:
-    columns = list(rows[0])
-    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(str(r.get(c, "")).rjust(w) for c, w in zip(columns, widths)) for r in rows]
-    return "\n".join(lines)
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="per-frame time vs number of queries, against HF CLIPSeg")
-    bench.add_argument("--queries", type=int, nargs="+", default=[1, 4, 8, 16])
-    bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--size", choices=RANDOM_SIZES, default="full")
-    bench.add_argument("--no-hf", action="store_true", help="skip the HF transformers CLIPSeg baseline")
-    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    bench.set_defaults(func=run_benchmark)
-
-
-def run_benchmark(args: argparse.Namespace) -> int:
-    rows = measure(args.size, args.queries, args.repeats, not args.no_hf)
-    if args.json:
-        print(json.dumps({"size": args.size, "threads": torch.get_num_threads(), "rows": rows}, indent=2))
-    else:
-        print(f"partclipseg bench: {args.size} model, random weights, {INPUT_SIZE}x{INPUT_SIZE} image, "
-              f"batch 1, {torch.get_num_threads()} CPU threads, median of {args.repeats} (HF: {max(1, args.repeats // 2)})")
-        print(format_table(rows))
-    return 0

@@ -15,9 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import CameraError
 
-class CameraError(ValueError):
-    """Intrinsics that cannot be used (e.g. an uncalibrated camera_info with K all zero)."""
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .model.config import ModelConfig
-from .model.network import DecoderOutput, PartCLIPSeg, QueryTensors
-from .queries import QueryError
+from .config import ModelConfig
+from .network import DecoderOutput, PartCLIPSeg, QueryTensors
+from ..queries import QueryError
 
 # Dynamic axes: decoder rows K (prompts + background), main-head rows M, part-branch rows T+1.
 PROMPTS, HEAD_ROWS, PAIR_ROWS = "prompts", "head_rows", "pair_rows"
@@ -43,7 +43,7 @@ class RowBounds:
 
 
 def row_bounds(config: ModelConfig, max_queries: int) -> RowBounds:
-    """The largest row counts ``max_queries`` queries can produce (see :mod:`partclipseg.plan`).
+    """The largest row counts ``max_queries`` queries can produce (see :mod:`partclipseg.prompt_plan`).
 
     PartCLIPSeg: K = parts + objects + background <= 2Q + 1; the main head takes any subset of the K rows
     (M <= 2Q + 1 covers training plans that decode every row); T + 1 = object-specific queries + background

@@ -13,30 +13,23 @@
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
-from .backends import Backend, BackendUnavailable, make_backend
-from .bench import BENCH_QUERIES, format_table
-from .checkpoint import RANDOM_SIZES, open_model
-from .defaults import MAX_QUERIES
-from .model.network import PartCLIPSeg
-from .postprocess import Result
-from .samples import load_sample
-from .segmenter import Segmenter
+from ..backends import Backend, BackendOptions, BackendUnavailable, make_backend
+from ..model.network import PartCLIPSeg
+from ..postprocess import Result
+from ..segmenter import Segmenter
+from .common import BENCH_QUERIES, frame
 
 # max |logit difference| / max |reference logit|. fp32 leaves room for TF32 tensor cores, which GPUs use by
 # default in cuDNN convolutions and TensorRT; on the CPU fp32 differences are ~1e-7.
 PARITY_TOLERANCE = {"fp32": 5e-3, "fp16": 3e-2, "bf16": 8e-2}
-FRAME_SIZE = (480, 640)  # height, width
 GOAL_MS = 8.0  # torch fp16, Q = 8, encoder + decoder, H100-class GPU (issue 5)
 
 
@@ -61,11 +54,11 @@ class Variant:
     def __str__(self) -> str:
         return f"{self.backend}/{self.precision}" + "+graphs" * self.cuda_graphs + "+compile" * self.torch_compile
 
-    def make(self, model: PartCLIPSeg, device: str, cache_dir: str | None) -> Backend:
-        options = dict(torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
-        if self.backend != "torch":
-            options = dict(cache_dir=cache_dir)
-        return make_backend(self.backend, model, device, self.precision, **options)
+    def make(self, model: PartCLIPSeg, options: BackendOptions) -> Backend:
+        """This variant's backend: ``options`` with this variant's precision and torch options."""
+        if self.backend == "torch":
+            options = options.replace(cache_dir="", torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
+        return make_backend(self.backend, model, options.replace(precision=self.precision))
 
 
 DEFAULT_VARIANTS = {
@@ -74,10 +67,6 @@ DEFAULT_VARIANTS = {
              "tensorrt/fp32", "tensorrt/fp16"],
 }
 
-
-def frame() -> np.ndarray:
-    """The 640x480 test frame: the coffee photo (a real image, so logits have realistic structure)."""
-    return cv2.resize(load_sample("coffee"), FRAME_SIZE[::-1], interpolation=cv2.INTER_AREA)
 
 
 @dataclass
@@ -146,21 +135,21 @@ def timing(segmenter: Segmenter, image: np.ndarray, counts: list[int], repeats: 
 def run_variants(
     model: PartCLIPSeg,
     variants: list[Variant],
-    device: str,
+    options: BackendOptions,
     counts: list[int],
     repeats: int,
-    cache_dir: str | None = None,
     check_parity: bool = True,
 ) -> tuple[list[dict], list[dict], list[str]]:
-    """(parity rows, timing rows, skipped-variant lines) for every variant that can run here."""
+    """(parity rows, timing rows, skipped-variant lines) for every variant that can run here, on ``options``'
+    device (and cache)."""
     image = frame()
     ref = reference(model, image, counts) if check_parity else None
     parity_rows, timing_rows, skipped = [], [], []
     for variant in variants:
         try:
-            backend = variant.make(copy.deepcopy(model) if variant.backend == "torch" else model, device, cache_dir)
+            backend = variant.make(copy.deepcopy(model) if variant.backend == "torch" else model, options)
         except BackendUnavailable as err:
-            skipped.append(f"skipped {variant} on {device}: {err}")
+            skipped.append(f"skipped {variant} on {options.device}: {err}")
             continue
         segmenter = Segmenter(backend.model if variant.backend == "torch" else model, backend)
         label = {"variant": str(variant)}
@@ -175,48 +164,3 @@ def run_variants(
     for row in timing_rows:
         row["vs_first"] = round(first[row["queries"]] / row["end_to_end_ms"], 2)
     return parity_rows, timing_rows, skipped
-
-
-def cmd_bench_backends(args: argparse.Namespace) -> int:
-    variants = [Variant.parse(v) for v in args.variants or DEFAULT_VARIANTS[torch.device(args.device).type]]
-    model, description = open_model(None, random_weights=args.size)
-    torch.manual_seed(0)
-    parity_rows, timing_rows, skipped = run_variants(
-        model, variants, args.device, args.queries, args.repeats, args.cache_dir, not args.skip_parity)
-    device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else \
-        f"CPU, {torch.get_num_threads()} threads"
-    print(f"partclipseg bench-backends: {description}; {FRAME_SIZE[1]}x{FRAME_SIZE[0]} frame; {device_name}; "
-          f"median of {args.repeats}; reference torch fp32 CPU")
-    for line in skipped:
-        print(line)
-    if parity_rows:
-        print("\nparity (relative to the largest reference magnitude; tolerance "
-              + ", ".join(f"{p} {t:g}" for p, t in PARITY_TOLERANCE.items()) + ")")
-        print(format_table(parity_rows))
-    if timing_rows:
-        print("\ntime per frame (ms)")
-        print(format_table(timing_rows))
-    goal = [r for r in timing_rows if r["variant"].startswith("torch/fp16") and r["queries"] == 8]
-    if goal and args.device.startswith("cuda"):
-        best = min(r["enc+dec_ms"] for r in goal)
-        verdict = "met" if best <= GOAL_MS else "not met"
-        print(f"\ngoal (H100-class GPU): torch fp16, Q=8, encoder + decoder <= {GOAL_MS:g} ms: {best:.2f} ms, {verdict}")
-    failed = [r for r in parity_rows if not r["ok"]]
-    if failed:
-        print(f"\nPARITY FAILED for {sorted({r['variant'] for r in failed})}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("bench-backends", help="parity and per-stage time of every backend vs torch fp32 CPU")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    parser.add_argument("--variants", nargs="+", help="backend/precision[+graphs][+compile] (default: all for the "
-                                                      "device; unavailable ones are skipped with the reason)")
-    parser.add_argument("--queries", type=int, nargs="+", default=[1, 8, MAX_QUERIES])
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--size", choices=RANDOM_SIZES, default="full", help="random weights of this size")
-    parser.add_argument("--cache-dir", help="exported graphs and engines (default $PARTCLIPSEG_CACHE or "
-                                            "~/.cache/partclipseg)")
-    parser.add_argument("--skip-parity", action="store_true")
-    parser.set_defaults(func=cmd_bench_backends)

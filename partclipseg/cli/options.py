@@ -1,0 +1,64 @@
+"""Options shared by the commands: which weights, and the backend options (made from
+:class:`~partclipseg.backends.BackendOptions`, so every backend option is a flag here with the same name)."""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Iterable
+
+from ..backends import BACKENDS, BackendOptions
+from ..backends.options import option_fields
+from ..factory import RANDOM_SIZES, Weights, open_segmenter
+from ..segmenter import Segmenter
+
+ALIASES = {"rebuild_engines": ("--rebuild",)}  # build-engine's historical spelling
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Which weights to load (every command that needs a model)."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--checkpoint", help="official PartCLIPSeg .pth or HF CLIPSeg weights (never downloaded)")
+    group.add_argument("--random-weights", choices=RANDOM_SIZES,
+                       help="run random weights of this size instead of a checkpoint (outputs are marked)")
+    group.add_argument("--trust-checkpoint", action="store_true",
+                       help="allow full unpickling of checkpoints that hold more than tensors (trusted files only)")
+    return group
+
+
+def add_backend_arguments(group: argparse._ActionsContainer, only: Iterable[str] | None = None,
+                          defaults: dict[str, Any] | None = None) -> None:
+    """One flag per :class:`BackendOptions` field (``only`` some of them), with its help and default."""
+    defaults = defaults or {}
+    for spec in option_fields():
+        if only is not None and spec.name not in only:
+            continue
+        flags = [f"--{spec.name.replace('_', '-')}", *ALIASES.get(spec.name, ())]
+        default = defaults.get(spec.name, spec.default)
+        readers = spec.metadata["backends"]
+        help_text = spec.metadata["help"] + ("" if readers == BACKENDS else f" [{', '.join(readers)}]")
+        if isinstance(spec.default, bool):
+            group.add_argument(*flags, dest=spec.name, action="store_true", help=help_text)
+        else:
+            choices = spec.metadata["choices"]
+            group.add_argument(*flags, dest=spec.name, type=type(spec.default), default=default, choices=choices,
+                               help=f"{help_text} (default: {default!r})")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Weights, backend and its options: every command that runs the model (docs/deployment.md)."""
+    group = add_weights_arguments(parser)
+    group.add_argument("--backend", default="torch", choices=BACKENDS, help="inference backend (default: torch)")
+    add_backend_arguments(group)
+
+
+def weights(args: argparse.Namespace) -> Weights:
+    return Weights(args.checkpoint or "", args.random_weights or "", args.trust_checkpoint)
+
+
+def backend_options(args: argparse.Namespace) -> BackendOptions:
+    """The :class:`BackendOptions` the parsed flags give (fields without a flag keep their defaults)."""
+    return BackendOptions(**{spec.name: getattr(args, spec.name) for spec in option_fields() if hasattr(args, spec.name)})
+
+
+def segmenter(args: argparse.Namespace, **segmenter_options: Any) -> tuple[Segmenter, str]:
+    """The segmenter the model flags ask for, and the weights' description."""
+    return open_segmenter(weights(args), args.backend, backend_options(args), **segmenter_options)

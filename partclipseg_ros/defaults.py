@@ -1,0 +1,21 @@
+"""The ROS layer's defaults and limits (the core's are in partclipseg.defaults)."""
+from __future__ import annotations
+
+INPUT_QOS = "sensor_data"  # image subscription: best effort, volatile, keep last INPUT_DEPTH
+INPUT_QOS_CHOICES = ("sensor_data", "reliable", "system_default")
+INPUT_DEPTH = 1  # latest frame only: a deeper input queue only adds stale frames
+OUTPUT_DEPTH = 1  # outputs are reliable, keep last 1
+DIAGNOSTICS_PERIOD_S = 1.0
+NO_INPUT_WARNING_S = 5.0  # warn (QoS hint) when an active node has had no image for this long
+LOG_THROTTLE_S = 5.0  # the same bad-input message is logged at most once per this many seconds
+# depth + camera_info -> ~/affordances and ~/markers
+SYNC_INPUT_QOS = "sensor_data"  # depth and camera_info subscriptions (best effort accepts every publisher)
+SYNC_SLOP_S = 0.02  # depth / camera_info pair with a frame when their stamps differ by at most this (< 1/30 s)
+SYNC_WAIT_S = 0.1  # how long after a frame arrived the node waits for its depth / camera_info (model time counts)
+SYNC_QUEUE = 5  # depth / camera_info messages kept for pairing (also their subscriptions' keep-last depth)
+TF_TIMEOUT_S = 0.1  # TF lookup at the image stamp (target_frame)
+MARKER_AXIS_MIN_M = 0.03  # axes triad length: half the part's largest extent, at least this
+MARKER_LINE_WIDTH_M = 0.004
+MARKER_TEXT_HEIGHT_M = 0.03
+DEMO_RATE_HZ = 2.0
+DEMO_FRAMES = 8
