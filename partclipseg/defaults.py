@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# --- model input (reference §1.1: CIDAS preprocessor, 352x352 bilinear, ImageNet mean/std) ---
+# --- model input (docs/model.md, "Input": CIDAS preprocessor, 352x352 bilinear, ImageNet mean/std) ---
 INPUT_SIZE = 352
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
@@ -47,7 +47,7 @@ MIN_PIXELS = 0
 CLIPSEG_BACKGROUND_LOGIT = 0.0  # plain CLIPSeg has no background prompt: sigmoid 0.5 competes instead
 MODES = ("pred-all", "oracle")
 
-# --- training (reference §3: configs/zero_shot/partclipseg_*.yaml, baselines/partclipseg.py) ---
+# --- training (docs/model.md, "Training losses": the released configs) ---
 TRAIN_LR = 1e-4  # AdamW, torch default betas
 TRAIN_WEIGHT_DECAY = 1e-4  # 0 for norm layers and embeddings
 TRAIN_POLY_POWER = 0.9  # WarmupPolyLR without warm-up
@@ -81,7 +81,7 @@ AXIS_HINT = (0.0, -1.0, 0.0)  # the grasp z axis is signed to point along this (
 REPORT_MIN_PIXELS = MIN_GEOMETRY_POINTS  # a Pred-All mask this large counts as reported: enough points for a pose
 REPORT_MIN_OVERLAP = 0.5  # a report is right when at least this share of its pixels lies on the part
 
-# --- where the official weights are (reference §5.1); never downloaded implicitly ---
+# --- where the official weights are (README, "Weights"); never downloaded implicitly ---
 OFFICIAL_WEIGHTS = {
     "pascal-part-116": "https://drive.google.com/file/d/1ytZpfutk__67GLwB-4jMClehJlnAzYFS",
     "ade20k-part-234": "https://drive.google.com/file/d/10UTxrlamYq2rq3Uuv1GdOxpLy8f-QXoz",

@@ -1,26 +1,6 @@
-"""``partclipseg eval``: the benchmark protocols of the paper, exactly as the reference evaluator counts (§6).
-
-One record per (image, object class with labelled parts); the model sees the whole image, and only the record's
-labelled part pixels are scored. Predictions are the class of each pixel from :class:`~partclipseg.segmenter.Segmenter`
-with the dataset's classes as queries (on any backend):
-
-* **Pred-All** -- nothing is given: every pixel takes the predicted object's best part, or background. A part pixel
-  predicted as background is a false negative of its class; background false positives are never counted.
-* **Oracle-Obj** -- the record's object is given: its parts compete, there is no background.
-
-Confusion matrix (N+1)x(N+1) over the dataset (rows = prediction, columns = ground truth, index N = background).
-Per class: IoU = TP / (GT + predicted - TP). Means as the official code takes them: the IoUs of classes with
-ground truth, divided by the number of classes with ground truth or predictions (so a predicted-but-absent class
-counts as 0, and in Pred-All the background counts as a 0 whenever part pixels were predicted as background);
-mIoU-seen / mIoU-unseen over the seen / unseen classes, h-IoU = 2 s u / (s + u). Values in percent.
-
-Beyond the protocol, **part reports** score what the node would publish when asked for every class: per image and
-class, the Pred-All mask is a report when it has at least 10 pixels, and the report is right when at least half
-of its pixels lie on that part (of that object) in the ground truth. Report precision = right / reported, recall =
-right reports of present parts (10 labelled pixels or more) / present parts, and wrong reports per image (a robot
-would plan a grasp on each). mIoU cannot show these: a mask that names the wrong object costs IoU no more than an
-empty one.
-"""
+"""``partclipseg eval``: Pred-All and Oracle-Obj mIoU (seen, unseen, h-IoU) as the official evaluator counts them
+(docs/model.md, "Evaluation protocols"), and part reports: how often a mask the node would publish lies on its part
+(docs/training.md, "Evaluation")."""
 from __future__ import annotations
 
 import time
@@ -125,7 +105,8 @@ def _mean(iou: np.ndarray, has_truth: np.ndarray, counted: np.ndarray) -> float 
 
 
 def scores(confusion: Confusion, seen: Sequence[bool], protocol: str) -> ProtocolScores:
-    """mIoU, mIoU-seen/unseen, h-IoU and per-class IoU of a confusion matrix (reference §6)."""
+    """mIoU, mIoU-seen/unseen, h-IoU and per-class IoU of a confusion matrix (docs/model.md, "Evaluation
+    protocols")."""
     m, n = confusion.matrix, confusion.n
     tp = np.diag(m)[:n].astype(np.float64)
     truth = m[:, :n].sum(axis=0).astype(np.float64)  # includes parts predicted as background

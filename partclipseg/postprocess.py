@@ -1,15 +1,5 @@
-"""Logits -> label image, per-part scores, pixel counts and ROIs at source resolution (reference §1.6).
-
-All decisions are taken in logit space after bilinear upsampling to the source size (sigmoid is monotonic, so
-this equals the official sigmoid-then-argmax, without its underflow ties):
-
-* **Pred-All** -- each pixel takes the argmax over the objects and the background (main head); inside a predicted
-  object only that object's part queries compete, on background only the background channel. Bare-part queries
-  ("handle") are not gated by an object and compete everywhere. Plain CLIPSeg has no background prompt: a constant
-  logit of 0 (probability 0.5) competes instead.
-* **Oracle-Obj** -- the objects present are given; parts of absent objects are removed and there is no background
-  channel (every pixel takes a part of a present object), as in the official evaluation.
-"""
+"""Logits -> label image, per-part scores, pixel counts and ROIs at source resolution, by the Pred-All or Oracle-Obj
+rule, decided in logit space (docs/model.md, "Post-processing: Pred-All and Oracle-Obj")."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,13 +1,6 @@
-"""From a query set to decoder prompts and output channels (built once per query set).
-
-PartCLIPSeg (reference §1.2-1.6): prompts are the sorted unique part names, then the sorted unique object
-names, then the learned background embedding (K = P + O + 1 decoder rows). Each object-specific query
-("pot/handle") is one pair (part, object) decoded by the part branch; a bare part ("handle") is read off
-the main head's generalized-part map. The main head also decodes the objects and the background, which
-Pred-All needs to gate parts by the predicted object.
-
-Plain CLIPSeg: one prompt per query, the phrase without ``'s`` ("pot handle"), all through the main head.
-"""
+"""From a query set to decoder prompts and output channels, built once per query set (docs/model.md, "Prompts and
+their order" and "Object-part pairs"): which rows go through the main head, which (part, object) pairs through the
+part branch, and which channels Pred-All gates by."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,7 +47,7 @@ class PromptPlan:
         """Plan a query set. ``all_rows`` decodes every prompt through the main head (training needs them).
 
         ``anchor``: the classes a PartCLIPSeg model was trained on, when known. The object half of a pair is the
-        prompt at the object's index (reference §1.4), so it depends on the whole vocabulary; anchored, every
+        prompt at the object's index (docs/model.md, "Object-part pairs"), so it depends on the whole vocabulary; anchored, every
         query in the training vocabulary gets the prompts and indices of training, whatever else is asked, and
         Pred-All weighs all the trained objects."""
         queries = tuple(queries)

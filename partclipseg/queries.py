@@ -1,30 +1,5 @@
-"""Part queries: the one parser used by the library, the CLI and the ROS node.
-
-Grammar (after normalisation: lower case, single spaces, curly apostrophes straightened):
-
-==========================  =======================  ==========================
-written                      object                   part
-==========================  =======================  ==========================
-``pot/handle``               pot                      handle        (canonical, = MoveIt ``object/subframe``)
-``pot's handle``             pot                      handle
-``handle of the pot``        pot                      handle
-``knife handle``             knife                    handle        (last word = part)
-``handle``                   --                       handle        (generalized part, any object)
-==========================  =======================  ==========================
-
-Several queries in one string are separated by ``;`` or ``,``. Multi-word parts need the canonical
-form (``car/license plate``).
-
-Affordance requests (only with an affordance vocabulary, see :mod:`partclipseg.affordances`) ask for parts by
-what a robot does with them; each expands to the parts the vocabulary names:
-
-==========================  ==========================================================================
-``grasp:knife``              the knife's graspable parts (``knife/handle``)
-``grasp:`` or ``grasp``      the graspable parts of any object (bare ``handle``, ``knob``, ``grip``)
-==========================  ==========================================================================
-
-With a vocabulary every query also carries its affordance (``pot/handle`` -> grasp; None if the part has none).
-"""
+"""Part queries: the one parser used by the library, the CLI and the ROS node (README, "Queries": the grammar, the
+affordance requests and the limits)."""
 from __future__ import annotations
 
 import re

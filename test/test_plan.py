@@ -30,7 +30,8 @@ def test_clipseg_plan_uses_phrases():
 
 
 def test_object_half_index_quirk(tiny_model):
-    """The text pair of an object-specific class uses cond[o] WITHOUT the part offset (reference §1.4)."""
+    """The text pair of an object-specific class uses cond[o] WITHOUT the part offset (docs/model.md,
+    "Object-part pairs")."""
     model = tiny_model
     plan = PromptPlan.build(parse_queries("pot/handle; knife/blade"), part_model=True)
     # parts: blade(0) handle(1); objects: knife(0) pot(1); P = 2

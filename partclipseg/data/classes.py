@@ -1,9 +1,9 @@
 """Class vocabularies of part datasets: object-specific part classes in dataset order, object classes, and the
-seen/unseen split (reference §4).
+seen/unseen split (the official lists, docs/training.md).
 
 A class is a :class:`~partclipseg.queries.PartQuery` (object + part). The official name "cat's head" is written
 ``cat/head`` here. Unseen objects are held out of training: all their classes are unseen, and during training
-their pixels count as background (reference §3.5).
+their pixels count as background (docs/model.md, "Training losses").
 """
 from __future__ import annotations
 

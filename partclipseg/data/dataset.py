@@ -32,7 +32,7 @@ class PartSample:
 
     def records(self) -> list[int]:
         """Object ids evaluated in this image: one record per object class that has labelled part pixels
-        (reference §6: one record per (image, object))."""
+        (docs/model.md, "Evaluation protocols": one record per (image, object))."""
         labelled = (self.parts != UNLABELLED) & (self.objects != UNLABELLED)
         return sorted(int(o) for o in np.unique(self.objects[labelled]))
 

@@ -1,4 +1,4 @@
-"""The OV-PARTS layouts of Pascal-Part-116 and ADE20K-Part-234 (as the official code reads them, reference §4)::
+"""The OV-PARTS layouts of Pascal-Part-116 and ADE20K-Part-234 (as the official code reads them)::
 
     PascalPart116/                         ADE20KPart234/
       images/{train,val}/*.jpg               images/{training,validation}/*.jpg

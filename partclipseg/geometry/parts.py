@@ -1,37 +1,7 @@
-"""Part geometry from an aligned depth image: 3D points, centroid, principal axis, extent and a grasp pose.
-
-Inputs: a part mask (or the segmentation's label image), a depth image pixel-aligned with it (16UC1 millimetres or
-32FC1 metres; ``depth_scale`` = metres per unit, default by dtype) and the pinhole intrinsics of that image
-(:class:`~partclipseg.geometry.camera.CameraIntrinsics`). Everything is in the camera optical frame (x right, y down,
-z forward, metres), the frame of the image header.
-
-Per part:
-
-1. **points** -- the masked pixels with valid depth (0, NaN and inf are no depth) back-projected through the pixel
-   centres: ``x = (u - cx) z / fx``, ``y = (v - cy) z / fy``.
-2. **outliers along the ray** -- a mask that bleeds over an edge picks up the background far behind (or a
-   foreground occluder in front). Points whose depth is farther than ``outlier_mads`` robust standard deviations
-   (``1.4826 * MAD``) from the median depth of the part are dropped; a band of ``outlier_min_band`` metres around
-   the median is always kept (flat parts and quantised depth have a MAD near 0). As long as most of the mask lies
-   on the part, the median is on the part.
-3. **centroid** -- the mean of the remaining points: the centroid of the part's *visible surface*. A depth camera
-   sees only the front of a part, so for a round handle of radius r the centroid lies about ``pi/4 * r`` in front
-   of the handle's axis (towards the camera); for a flat part it lies on its front face.
-4. **pose** (rotation columns x, y, z; quaternion x, y, z, w):
-   ``z`` = the principal axis (largest PCA variance: a handle's long axis), signed so that ``z . axis_hint >= 0``
-   (default: up in the image); ``x`` = the direction from the centroid back to the camera, made orthogonal to
-   ``z`` (the side a gripper approaches from; approach along ``-x``); ``y = z cross x`` (right-handed).
-   An axis perpendicular to ``axis_hint`` has no stable sign between frames: treat ``z`` as an undirected axis
-   (MoveIt Task Constructor's grasp generator sweeps around it anyway) or pass the previous frame's axis as hint.
-5. **extent** -- ``max - min`` of the points along x, y and z of the pose: z = length along the axis, y = width
-   across it, x = the *visible depth relief* (not the part's thickness, which a single view cannot measure).
-6. **confidence** in [0, 1] -- ``n / (n + confidence_half_points)`` (enough points) times the fraction of mask
-   pixels with valid depth times the fraction of those kept by the outlier test (a consistent depth spread).
-
-Problems with the *inputs* (no intrinsics, sizes that do not match, an unsupported depth type) raise
-:class:`GeometryInputError`, one per frame, which a caller catches to warn and go on without 3D. Problems with one
-*part* (empty mask, too few valid points) give :class:`NoGeometry` with the reason.
-"""
+"""Part geometry from an aligned depth image: a part's 3D points (depth outliers along the ray removed), centroid,
+principal axis, grasp pose, extent and confidence, in the camera optical frame (docs/geometry.md, "What is computed,
+per part"). Inputs that cannot be combined raise :class:`GeometryInputError` (per frame); a part without enough
+depth gives :class:`NoGeometry` with the reason (per part)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
-"""CLIPSeg's FiLM decoder and PartCLIPSeg's object-specific part branch (reference §1.3-1.4).
+"""CLIPSeg's FiLM decoder and PartCLIPSeg's object-specific part branch (docs/model.md, "Decoder" and
+"Object-part pairs").
 
 Module and parameter names follow the official checkpoint (``decoder.film_mul``, ``decoder.layers.0.self_attn.q_proj``,
 ``decoder.transposed_convolution.0`` ...), so the key mapping for the decoder is the identity.

@@ -1,4 +1,4 @@
-"""The PartCLIPSeg network on open_clip, split the way it is served (reference §1, architecture §2):
+"""The PartCLIPSeg network on open_clip, split the way it is served (docs/model.md):
 
 * :meth:`PartCLIPSeg.encode_image` -- once per frame: CLIP ViT taps after blocks 3/6/9 (CLS kept, before the
   final LN) -> visual adapter -> the three prompt-independent ``reduce`` projections.
@@ -50,7 +50,8 @@ class DecoderOutput:
 
 
 def resize_positions(table: torch.Tensor, grid: int) -> torch.Tensor:
-    """CLS + (g*g) positional table -> CLS + (grid*grid): bicubic, align_corners=False, no antialias (reference §1.1)."""
+    """CLS + (g*g) positional table -> CLS + (grid*grid): bicubic, align_corners=False, no antialias (docs/model.md, "Image
+    encoder")."""
     source = int(round((table.shape[0] - 1) ** 0.5))
     if source * source + 1 != table.shape[0]:
         raise ValueError(f"positional table with {table.shape[0]} rows is not CLS + a square grid")
@@ -132,7 +133,7 @@ class PartCLIPSeg(nn.Module):
     def condition(self, text_features: torch.Tensor, plan: PromptPlan) -> QueryTensors:
         """Text features of ``plan.prompts`` -> the query-only decoder inputs.
 
-        Object-part text pairs replicate the released code (reference §1.4): the object half is
+        Object-part text pairs replicate the released code (docs/model.md, "Object-part pairs"): the object half is
         ``cond[object_index]`` taken WITHOUT the part-count offset (the o-th *part* prompt's embedding);
         the checkpoints were trained that way.
         """

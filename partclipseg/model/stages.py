@@ -1,4 +1,4 @@
-"""The two per-frame graphs every exported backend runs, named once (architecture §4).
+"""The two per-frame graphs every exported backend runs, named once (docs/deployment.md, "The two graphs").
 
 * image encoder: ``pixel_values`` (1, 3, S, S) -> ``features`` (L, 1, tokens, D), the *reduced* taps of
   :meth:`PartCLIPSeg.encode_image` (the reduce projections are prompt-independent, so this is exact and moves

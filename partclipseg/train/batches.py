@@ -1,4 +1,5 @@
-"""Dataset samples -> training batches at model resolution, in the training vocabulary (reference §3.2, §3.5).
+"""Dataset samples -> training batches at model resolution, in the training vocabulary (docs/model.md,
+"Training losses").
 
 The training vocabulary is the dataset's seen classes; pixels of unseen objects and of objects without seen parts
 become background, unlabelled part pixels are excluded from the part terms. Images go through the one

@@ -1,23 +1,9 @@
-"""PartCLIPSeg's training losses, as the released code computes them (reference §3.2-3.4).
+"""PartCLIPSeg's training losses as the released code computes them, quirks included (docs/model.md, "Training
+losses"), and the options this package adds (class balancing, the differentiable L_sep: docs/training.md).
 
-Targets at model resolution: ``parts`` (B, S, S) holds the training-class index t of each labelled part pixel and
-``objects`` (B, S, S) the training-object index, both -1 elsewhere. Channel layouts follow the training plan
-(``PromptPlan.build(classes, part_model=True, all_rows=True)``): main head ``[P parts | O objects | background]``,
-part branch ``[T classes | background]``.
-
-* three weighted BCE terms (background channels weighted 0.05): object-specific parts on labelled-part and on
-  background pixels, generalized parts on labelled-part pixels, objects + background on every pixel;
-* L_sep / L_enh from the last decoder layer's self-attention (head mean; a class's map is the mean of its part
-  row and its object row), per image and object, with the released quirks kept: the object list drops its
-  largest id when an image has no background, every part present in the image takes part for every object,
-  the mask average divides by all tokens, and the sums are divided by (objects in the batch x batch size).
-
-``separation="released"`` computes L_sep as a count of thresholded pixels, which has no gradient (as in the
-release: it only shifts the logged loss). ``separation="soft"`` replaces the threshold by
-``sigmoid((x - 0.3) / temperature)`` and the overlap count by sum(masks) - max(masks) over the union max(masks);
-on binary masks where at most two parts overlap this equals the released value, and it back-propagates, so it
-trains separation as the paper intends.
-"""
+Targets at model resolution: ``parts`` (B, S, S) holds the training-class index of each labelled part pixel and
+``objects`` (B, S, S) the training-object index, both -1 elsewhere; channels follow the training plan
+(``PromptPlan.build(classes, part_model=True, all_rows=True)``)."""
 from __future__ import annotations
 
 import math
@@ -92,7 +78,7 @@ def mask_losses(
     out: DecoderOutput, parts: torch.Tensor, objects: torch.Tensor, plan: PromptPlan, background_weight: float,
     balance_objects: bool = False, balance_parts: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """-> (L_objpart, L_obj, L_part) on (B, S, S) targets (reference §3.2-3.3). ``balance_objects`` weighs the
+    """-> (L_objpart, L_obj, L_part) on (B, S, S) targets (docs/model.md, "Training losses"). ``balance_objects`` weighs the
     pixels of the object term by :func:`class_pixel_weights` of the objects; ``balance_parts`` weighs the labelled
     pixels of the two part terms by those of the (object-specific) part classes."""
     n_parts, n_objects, n_classes = plan.num_parts, len(plan.vocabulary.objects), len(plan.pair_parts)
@@ -167,7 +153,8 @@ def _object_ids(objects: torch.Tensor) -> list[int]:
 def attention_losses(
     attention: torch.Tensor, parts: torch.Tensor, objects: torch.Tensor, plan: PromptPlan, config: LossConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """-> (L_sep, L_enh) from the last decoder layer's attention (B*K, heads, L, L) (reference §3.4)."""
+    """-> (L_sep, L_enh) from the last decoder layer's attention (B*K, heads, L, L) (docs/model.md,
+    "Training losses")."""
     batch = parts.shape[0]
     rows = attention.shape[0] // batch
     grid = int(round(math.sqrt(attention.shape[-1] - 1)))

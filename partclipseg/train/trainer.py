@@ -1,22 +1,6 @@
-"""The PartCLIPSeg trainer (reference §3.1, §3.5, §1.4).
-
-As released: trainable = visual adapter, text token + position embeddings and the whole decoder (FiLM, reduces,
-layers, both heads, pair MLP and text-pair projection); everything else frozen, the background embedding too.
-AdamW (lr 1e-4, weight decay 1e-4, none for norm layers and embeddings), poly schedule (power 0.9, no warm-up),
-full-model gradient-norm clipping at 0.01, seed 12345678. A fresh PartCLIPSeg starts its part branch as a copy of
-the CLIPSeg head and FiLM layers.
-
-``towers="vision"`` also trains the CLIP vision tower, ``towers="all"`` the text tower too (never the vision
-positional table, which the official format stores at 224 resolution). This departs from the release, which
-fine-tunes a pretrained CLIP: a model trained from scratch (no CLIP weights here) needs its vision tower trained
-to see anything at all. ``freeze_text`` keeps the text token and position embeddings frozen too: from scratch, a
-random text tower's prompt features are the class codes, and training its embeddings (or the whole tower) lets
-them drift onto each other until every prompt gives the same map.
-
-Checkpoints are official-layout files (``save_official``) with ``optimizer``, ``scheduler``, ``iteration`` and
-``trainer`` entries beside ``model``: they resume here and load wherever the released weights load. Batches are
-drawn from (seed, iteration), so a resumed run continues exactly as an uninterrupted one.
-"""
+"""The PartCLIPSeg trainer: the released trainable set, optimiser and schedule (docs/model.md, "Training losses"),
+the options for training from scratch, and resumable official-layout checkpoints (docs/training.md). Batches are
+drawn from (seed, iteration), so a resumed run continues exactly as an uninterrupted one."""
 from __future__ import annotations
 
 import json
