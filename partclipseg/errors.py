@@ -11,6 +11,10 @@ class QueryError(UserError, ValueError):
     """A query string that cannot be used; the message says what was wrong and how to write it."""
 
 
+class NoQueries(QueryError):
+    """No query set is active: segmenting needs one (``set_queries``)."""
+
+
 class AffordanceError(UserError, ValueError):
     """An affordance file that cannot be used; the message names the file and the entry."""
 

@@ -25,7 +25,8 @@ from .model.network import PartCLIPSeg, QueryTensors, tokenize
 from .prompt_plan import PromptPlan
 from .postprocess import Result, postprocess
 from .preprocess import as_rgb, preprocess
-from .queries import PartQuery, QueryError, parse_queries
+from .errors import NoQueries
+from .queries import PartQuery, parse_queries
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Segmenter:
     """Open-vocabulary part segmentation with a cached query set.
 
     Thread safety: :meth:`set_queries` may run while another thread segments; a frame uses the query set that
-    was active when its decoding started (the swap is a single reference assignment).
+    was active when :meth:`segment` started (the swap is a single reference assignment).
     """
 
     def __init__(
@@ -101,7 +102,7 @@ class Segmenter:
         return parsed
 
     def clear_queries(self) -> None:
-        """Deactivate every query (segment() then raises QueryError until the next set_queries)."""
+        """Deactivate every query (segment() then raises NoQueries until the next set_queries)."""
         with self._lock:
             self._state = None
 
@@ -124,11 +125,16 @@ class Segmenter:
         done = time.perf_counter()
         return ImageEncoding(features, rgb.shape[:2], (encoded - start) * 1e3, (done - encoded) * 1e3)
 
-    def decode(self, encoding: ImageEncoding, mode: str | None = None, objects: Sequence[str] | None = None) -> Result:
-        """Decode the active queries against an encoded image."""
+    def _active(self) -> _QueryState:
         state = self._state
         if state is None:
-            raise QueryError("no active queries: call set_queries() first, e.g. set_queries('pot/handle')")
+            raise NoQueries("no active queries: call set_queries() first, e.g. set_queries('pot/handle')")
+        return state
+
+    def decode(self, encoding: ImageEncoding, mode: str | None = None, objects: Sequence[str] | None = None,
+               state: _QueryState | None = None) -> Result:
+        """Decode the active queries (or the query ``state`` taken earlier) against an encoded image."""
+        state = state or self._active()
         start = time.perf_counter()
         out = self.backend.decode(encoding.features, state.tensors)
         self.backend.synchronize()
@@ -152,7 +158,8 @@ class Segmenter:
         mode: str | None = None,
         objects: Sequence[str] | None = None,
     ) -> Result:
-        """Segment the active queries in one image (see :meth:`encode_image` for what it accepts)."""
-        if self._state is None:
-            raise QueryError("no active queries: call set_queries() first, e.g. set_queries('pot/handle')")
-        return self.decode(self.encode_image(image, color_order), mode, objects)
+        """Segment the active queries in one image (see :meth:`encode_image` for what it accepts): wholly with the
+        query set active when it starts, whatever set_queries() or clear_queries() do meanwhile. Raises
+        :class:`NoQueries` when none is active."""
+        state = self._active()
+        return self.decode(self.encode_image(image, color_order), mode, objects, state)

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from partclipseg.geometry.camera import CameraError, CameraIntrinsics
 from partclipseg.preprocess import ImageError
 
+from .compressed import decode_depth
 from .image_conversion import image_to_numpy
 from .stamp_sync import Match, Pairing, StampSync
 
@@ -32,7 +33,7 @@ class NoDepth(Exception):
 
 @dataclass(frozen=True)
 class FramePairings:
-    depth: Pairing[Image]
+    depth: Pairing[Image | CompressedImage]
     camera_info: Pairing[CameraInfo]
 
 
@@ -51,11 +52,11 @@ class DepthPairing:
     """The depth and camera_info streams of one activation (``capacity`` messages of each kept for pairing)."""
 
     def __init__(self, capacity: int, depth_topic: str, camera_info_topic: str) -> None:
-        self.depth: StampSync[Image] = StampSync(capacity)
+        self.depth: StampSync[Image | CompressedImage] = StampSync(capacity)
         self.camera_info: StampSync[CameraInfo] = StampSync(capacity)
         self.depth_topic, self.camera_info_topic = depth_topic, camera_info_topic
 
-    def add_depth(self, msg: Image) -> None:
+    def add_depth(self, msg: Image | CompressedImage) -> None:
         self.depth.add(stamp_ns(msg.header), msg)
 
     def add_camera_info(self, msg: CameraInfo) -> None:
@@ -93,7 +94,8 @@ class DepthPairing:
                 raise NoDepth(f"{key} frame", f"the {what} on {topic} is in frame {msg.header.frame_id!r} but the "
                               f"image in {header.frame_id!r}: {fix}{TWO_D_ONLY}")
         try:
-            array, _ = image_to_numpy(depth, DEPTH_ENCODINGS)
+            array = decode_depth(depth) if isinstance(depth, CompressedImage) else image_to_numpy(depth,
+                                                                                                 DEPTH_ENCODINGS)[0]
         except ImageError as exc:
             raise NoDepth("depth encoding", f"depth image on {self.depth_topic} rejected: {exc}{TWO_D_ONLY}") from None
         try:

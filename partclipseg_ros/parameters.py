@@ -19,7 +19,8 @@ from partclipseg.factory import RANDOM_SIZES, Weights
 from partclipseg.geometry.parts import GeometrySettings
 
 from .defaults import (
-    DIAGNOSTICS_PERIOD_S, INPUT_DEPTH, INPUT_QOS, INPUT_QOS_CHOICES, SYNC_INPUT_QOS, SYNC_QUEUE, SYNC_SLOP_S,
+    DIAGNOSTICS_PERIOD_S, IMAGE_TRANSPORT, INPUT_DEPTH, INPUT_QOS, INPUT_QOS_CHOICES, SYNC_INPUT_QOS, SYNC_QUEUE,
+    SYNC_SLOP_S,
     SYNC_WAIT_S, TF_TIMEOUT_S,
 )
 
@@ -53,19 +54,23 @@ SPECS = (
     Spec("backend", "torch", "inference backend", CONFIGURE, BACKENDS),
     *(Spec(f.name, f.default, _backend_help(f), CONFIGURE, f.metadata["choices"], f.metadata["limits"])
       for f in option_fields()),
-    Spec("queries", "", "active queries, e.g. 'pot/handle; knife handle' ('' = none); also set by ~/query and "
-         "~/set_queries", NOW),
+    Spec("queries", "", "active queries, e.g. 'pot/handle; knife handle' ('' = none); also set by query and "
+         "set_queries", NOW),
     Spec("mode", MODES[0], "pred-all (objects predicted) or oracle (objects given in 'objects')", NOW, MODES),
     Spec("objects", "", "objects present in the scene for mode oracle, e.g. 'pot; knife'", NOW),
     Spec("score_threshold", SCORE_THRESHOLD, "pixels below this probability are labelled 0", NOW, limits=(0.0, 1.0)),
     Spec("min_pixels", MIN_PIXELS, "parts with fewer pixels are dropped", NOW, limits=(0, MAX_IMAGE_PIXELS)),
-    Spec("overlay", True, "publish ~/overlay (rgb8 with legend) while someone subscribes", NOW),
-    Spec("input_qos", INPUT_QOS, "image subscription QoS: sensor_data (best effort), reliable, system_default",
-         ACTIVATE, INPUT_QOS_CHOICES),
+    Spec("overlay", True, "publish overlay (rgb8 with legend) while someone subscribes", NOW),
+    Spec("image_transport", IMAGE_TRANSPORT, "raw: sensor_msgs/Image on 'image' (and 'depth'); compressed: "
+         "image_transport's CompressedImage on image/compressed (and depth/compressedDepth)", ACTIVATE,
+         ("raw", "compressed")),
+    Spec("input_qos", INPUT_QOS, "image subscription reliability: best_available (follows the publishers: "
+         "reliable when all are, else best effort), sensor_data (best effort), reliable, system_default", ACTIVATE,
+         INPUT_QOS_CHOICES),
     Spec("input_depth", INPUT_DEPTH, "image subscription queue depth (keep last)", ACTIVATE, limits=(1, 100)),
     Spec("diagnostics_period", DIAGNOSTICS_PERIOD_S, "seconds between /diagnostics messages", START,
          limits=(0.05, 60.0)),
-    # depth + camera_info -> ~/affordances, ~/markers
+    # depth + camera_info -> affordances, markers
     Spec("depth_qos", SYNC_INPUT_QOS, "depth subscription QoS, as input_qos", ACTIVATE, INPUT_QOS_CHOICES),
     Spec("camera_info_qos", SYNC_INPUT_QOS, "camera_info subscription QoS, as input_qos", ACTIVATE,
          INPUT_QOS_CHOICES),
@@ -115,6 +120,7 @@ class NodeParameters:
     score_threshold: float
     min_pixels: int
     overlay: bool
+    image_transport: str
     input_qos: str
     input_depth: int
     diagnostics_period: float

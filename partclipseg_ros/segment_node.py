@@ -1,43 +1,40 @@
 """The segment node: a lifecycle node that segments the queried parts in every camera frame.
 
-configure  loads the affordance vocabulary, sets up TF for ``target_frame``, loads the model (``checkpoint`` or
-           ``random_weights``) and the backend, applies ``queries``, creates the publishers, ``~/query``
-           (transient_local) and ``~/set_queries``. On a problem (no weights, no tf2_ros for a target_frame, ...)
-           it fails with the reason and stays unconfigured, ready to be configured again.
-activate   subscribes ``image``, ``depth`` and ``camera_info`` and starts the worker thread (latest frame only, see
-           pipeline.py).
+configure  loads the affordance vocabulary, TF for ``target_frame``, the model and its backend, applies ``queries``,
+           creates the outputs, ``query`` and ``set_queries``; on a problem it fails with the reason and stays
+           unconfigured, ready to be configured again.
+activate   subscribes the camera (camera_input.py) and starts the latest-frame worker (latest_frame.py).
 deactivate unsubscribes, stops the worker, drops the waiting frame and frees cached device memory.
 cleanup    drops the model.
 
-Per frame the worker segments, publishes the 2D outputs, and then, while someone subscribes ``~/affordances`` or
-``~/markers``, pairs the frame with its depth and camera_info (depth_pairing.py) and publishes the 3D regions.
+Every topic and service is relative to the node's namespace, so renaming the node changes none of them
+(docs/ros.md, "Topics and services").
 """
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import SetParametersResult
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
 from partclipseg.affordances import AffordanceVocabulary, load_affordances
 from partclipseg.backends import make_backend
-from partclipseg.errors import EXPECTED_ERRORS, GeometryInputError, ImageError, QueryError
+from partclipseg.errors import EXPECTED_ERRORS, GeometryInputError, ImageError, NoQueries, QueryError
 from partclipseg.factory import BackendFactory, open_segmenter
 from partclipseg.geometry.regions import affordance_regions
 from partclipseg.overlay import overlay
@@ -47,11 +44,13 @@ from partclipseg.queries import PartQuery, parse_queries
 from partclipseg.segmenter import Segmenter
 
 from . import parameters
-from .defaults import LOG_THROTTLE_S, NO_INPUT_WARNING_S, OUTPUT_DEPTH
-from .depth_pairing import DepthPairing, FramePairings, NoDepth
+from .camera_input import CameraInput, Frame, InputSettings, reliability_name
+from .defaults import LOG_THROTTLE_S, OUTPUT_DEPTH
+from .delivery import DeliveryMonitor, DeliverySample
+from .depth_pairing import NoDepth
 from .diagnostics import FrameStats, GeometryStats, Throttle, affordance_status, diagnostic_status
 from .environment import use_shm_profile
-from .image_conversion import image_to_numpy, numpy_to_image
+from .image_conversion import numpy_to_image
 from .messages import affordance_array, clear_markers, empty_segmentation, region_markers, segmentation_message
 from .msg import AffordanceArray, PartSegmentation
 from .latest_frame import LatestFrameWorker
@@ -59,28 +58,6 @@ from .srv import SetQueries
 from .tf_lookup import TfLookup, TransformUnavailable
 
 RANDOM_BANNER = "RANDOM WEIGHTS - masks are meaningless"
-
-
-@dataclass(frozen=True)
-class Frame:
-    header: Header
-    image: np.ndarray  # read-only view of the message data
-    color_order: str
-    pairings: FramePairings  # its depth and camera_info, resolved by the worker
-    received: float  # time.monotonic() at arrival
-
-
-_RELIABILITY = {
-    "sensor_data": ReliabilityPolicy.BEST_EFFORT,
-    "reliable": ReliabilityPolicy.RELIABLE,
-    "system_default": ReliabilityPolicy.SYSTEM_DEFAULT,
-}
-
-
-def subscription_qos(reliability: str, depth: int) -> QoSProfile:
-    """An input subscription's QoS: ``reliability`` as in ``input_qos``, keep last ``depth``, volatile."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=_RELIABILITY[reliability],
-                      durability=DurabilityPolicy.VOLATILE)
 
 
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
@@ -104,9 +81,9 @@ class SegmentNode(LifecycleNode):
         self._segmenter: Segmenter | None = None
         self._model_description = ""
         self._worker: LatestFrameWorker[Frame] | None = None
-        self._image_sub = self._depth_sub = self._camera_info_sub = None
-        self._pairing: DepthPairing | None = None  # depth + camera_info of this activation
-        self._active_since = 0.0
+        self._camera: CameraInput | None = None  # the subscriptions of this activation
+        self._delivery: list[DeliveryMonitor] = []
+        self._delivery_logged: set[tuple[str, str]] = set()  # (kind, topic) logged once per activation
         self._outputs: list = []  # created at configure, destroyed at cleanup
         self._query_sub = self._query_srv = None
         self._vocabulary: AffordanceVocabulary | None = None
@@ -151,47 +128,39 @@ class SegmentNode(LifecycleNode):
         self._configure_error = ""
         self._segmenter, self._model_description = segmenter, description
         self._vocabulary, self._tf = vocabulary, tf
-        self._segmentation_pub = self.create_lifecycle_publisher(PartSegmentation, "~/segmentation", OUTPUT_QOS)
-        self._labels_pub = self.create_lifecycle_publisher(Image, "~/labels", OUTPUT_QOS)
-        self._overlay_pub = self.create_lifecycle_publisher(Image, "~/overlay", OUTPUT_QOS)
-        self._affordances_pub = self.create_lifecycle_publisher(AffordanceArray, "~/affordances", OUTPUT_QOS)
-        self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", OUTPUT_QOS)
+        self._segmentation_pub = self.create_lifecycle_publisher(PartSegmentation, "segmentation", OUTPUT_QOS)
+        self._labels_pub = self.create_lifecycle_publisher(Image, "labels", OUTPUT_QOS)
+        self._overlay_pub = self.create_lifecycle_publisher(Image, "overlay", OUTPUT_QOS)
+        self._affordances_pub = self.create_lifecycle_publisher(AffordanceArray, "affordances", OUTPUT_QOS)
+        self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "markers", OUTPUT_QOS)
         self._outputs = [self._segmentation_pub, self._labels_pub, self._overlay_pub, self._affordances_pub,
                          self._markers_pub]
-        self._query_sub = self.create_subscription(String, "~/query", self._on_query, QUERY_QOS)
-        self._query_srv = self.create_service(SetQueries, "~/set_queries", self._on_set_queries)
+        self._query_sub = self.create_subscription(String, "query", self._on_query, QUERY_QOS)
+        self._query_srv = self.create_service(SetQueries, "set_queries", self._on_set_queries)
         self._worker = LatestFrameWorker(self._process, self._on_frame_error)
         self._state = "inactive"
         random = " (outputs are marked: masks are meaningless)" if p.random_weights else ""
         self.get_logger().info(f"configured: {self._model_description}, backend {segmenter.backend.describe()}{random}; "
-                               f"queries: {self._query_names() or 'none yet (publish one on ~/query)'}; 3D in "
+                               f"queries: {self._query_names() or 'none yet (publish one on query)'}; 3D in "
                                f"{p.target_frame or 'the image optical frame'}")
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)
         p = self.params
-        self._image_sub = self._subscribe(Image, "image", self._on_image, "input_qos",
-                                          subscription_qos(p.input_qos, p.input_depth))
-        self._depth_sub = self._subscribe(Image, "depth", self._on_depth, "depth_qos",
-                                          subscription_qos(p.depth_qos, p.sync_queue))
-        self._camera_info_sub = self._subscribe(CameraInfo, "camera_info", self._on_camera_info, "camera_info_qos",
-                                                subscription_qos(p.camera_info_qos, p.sync_queue))
-        self._pairing = DepthPairing(p.sync_queue, self._depth_sub.topic_name, self._camera_info_sub.topic_name)
+        self._camera = CameraInput(self, InputSettings(p.image_transport, p.input_qos, p.input_depth, p.depth_qos,
+                                                       p.camera_info_qos, p.sync_queue), self._on_frame, self._report)
+        profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "")
+        self._delivery = [DeliveryMonitor(sub.topic_name, profile) for sub in (self._camera.image, self._camera.depth)]
+        self._delivery_logged.clear()
         self._worker.start()
-        self._active_since = time.monotonic()
         self._state = "active"
-        self.get_logger().info(f"active: segmenting {self._image_sub.topic_name} "
-                               f"(QoS {p.input_qos}, depth {p.input_depth}); 3D from {self._depth_sub.topic_name} + "
-                               f"{self._camera_info_sub.topic_name} while ~/affordances or ~/markers has subscribers")
+        camera = self._camera
+        self.get_logger().info(
+            f"active: segmenting {camera.image.topic_name} ({p.image_transport}, QoS {p.input_qos}: "
+            f"{reliability_name(camera.image.reliability)} now, keep last {p.input_depth}); 3D from "
+            f"{camera.depth.topic_name} + {camera.camera_info.topic_name} while affordances or markers has subscribers")
         return result
-
-    def _subscribe(self, msg_type, topic: str, callback, qos_parameter: str, qos: QoSProfile):
-        """A subscription whose QoS mismatches are reported with the parameter that sets its QoS."""
-        name = self.resolve_topic_name(topic)
-        events = SubscriptionEventCallbacks(
-            incompatible_qos=lambda info: self._on_incompatible_qos(info, name, qos_parameter))
-        return self.create_subscription(msg_type, topic, callback, qos, event_callbacks=events)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_input()
@@ -219,14 +188,11 @@ class SegmentNode(LifecycleNode):
         self._release()
 
     def _stop_input(self) -> None:
-        for subscription in (self._image_sub, self._depth_sub, self._camera_info_sub):
-            if subscription is not None:
-                self.destroy_subscription(subscription)
-        self._image_sub = self._depth_sub = self._camera_info_sub = None
+        if self._camera is not None:
+            self._camera.close()
+        self._camera, self._delivery = None, []
         if self._worker is not None:
             self._worker.stop()
-        if self._pairing is not None:
-            self._pairing.clear()
 
     def _release(self) -> None:
         self._stop_input()
@@ -250,27 +216,9 @@ class SegmentNode(LifecycleNode):
             torch.cuda.empty_cache()
 
     # --- input -----------------------------------------------------------------------------------------------
-    def _on_image(self, msg: Image) -> None:
+    def _on_frame(self, frame: Frame) -> None:
         self._stats.received()
-        try:
-            image, color_order = image_to_numpy(msg)
-        except ImageError as exc:
-            self._report(f"image on {self._image_sub.topic_name} rejected: {exc}", rejected_frame=True)
-            return
-        self._worker.submit(Frame(msg.header, image, color_order, self._pairing.pair(msg.header), time.monotonic()))
-
-    def _on_depth(self, msg: Image) -> None:
-        self._pairing.add_depth(msg)
-
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._pairing.add_camera_info(msg)
-
-    def _on_incompatible_qos(self, info: QoSRequestedIncompatibleQoSInfo, topic: str, qos_parameter: str) -> None:
-        policy = qos_policy_name_from_kind(info.last_policy_kind)
-        value = getattr(self.params, qos_parameter)
-        self._report(f"a publisher on {topic} has an incompatible {policy} QoS, so no messages arrive from it; this "
-                     f"node subscribes with {qos_parameter}={value}: set {qos_parameter} to match the publisher "
-                     "('sensor_data', best effort, accepts every publisher)")
+        self._worker.submit(frame)
 
     def _report(self, message: str, rejected_frame: bool = False) -> None:
         """A warning in the log (identical lines throttled) and in /diagnostics."""
@@ -291,12 +239,19 @@ class SegmentNode(LifecycleNode):
         segmenter, p = self._segmenter, self.params
         if segmenter is None:
             return
-        height, width = frame.image.shape[:2]
-        if segmenter.plan is None:
-            message, result, model_ms = empty_segmentation(height, width, frame.header), None, 0.0
-        else:
-            result = segmenter.segment(frame.image, frame.color_order, objects=p.object_list or None)
+        try:
+            image, color_order = frame.pixels()
+        except ImageError as exc:
+            self._report(f"image on {frame.topic} rejected: {exc}", rejected_frame=True)
+            return
+        height, width = image.shape[:2]
+        try:  # segmented wholly with the query set active when it starts, whatever changes meanwhile
+            result = segmenter.segment(image, color_order, objects=p.object_list or None)
             message, model_ms = segmentation_message(result, frame.header), sum(result.timings.values())
+        except NoQueries:
+            message, result, model_ms = empty_segmentation(height, width, frame.header), None, 0.0
+        if not self.context.ok():
+            return  # shut down (Ctrl-C) while this frame was in the model: nothing to publish to
         self._segmentation_pub.publish(message)
         self._labels_pub.publish(message.labels)
         stamp = frame.header.stamp
@@ -306,12 +261,12 @@ class SegmentNode(LifecycleNode):
             legend = [f"{part.query.name} {part.score:.2f}" for part in result.parts] if result else []
             labels = result.labels if result else np.zeros((height, width), dtype=np.uint8)
             banner = RANDOM_BANNER if p.random_weights else None
-            drawn = overlay(as_rgb(frame.image, frame.color_order), labels, legend, banner=banner)
+            drawn = overlay(as_rgb(image, color_order), labels, legend, banner=banner)
             self._overlay_pub.publish(numpy_to_image(drawn, "rgb8", frame.header))
         self._publish_3d(frame, result)
 
     def _publish_3d(self, frame: Frame, result: Result | None) -> None:
-        """~/affordances and ~/markers of a segmented frame, while someone subscribes either (lazy)."""
+        """affordances and markers of a segmented frame, while someone subscribes either (lazy)."""
         to_array = self._affordances_pub.get_subscription_count() > 0
         to_markers = self._markers_pub.get_subscription_count() > 0
         if not (to_array or to_markers):
@@ -335,8 +290,8 @@ class SegmentNode(LifecycleNode):
         excluded); None after reporting why the frame has no 3D."""
         p = self.params
         try:
-            inputs = self._pairing.inputs(frame.header, frame.pairings, p.sync_slop, frame.received + p.sync_wait,
-                                          p.depth_scale)
+            inputs = self._camera.pairing.inputs(frame.header, frame.pairings, p.sync_slop,
+                                                 frame.received + p.sync_wait, p.depth_scale)
             start = time.perf_counter()
             regions, skipped = affordance_regions(result.parts, result.labels, inputs.depth, inputs.intrinsics,
                                                   inputs.depth_scale, self._settings)
@@ -355,6 +310,8 @@ class SegmentNode(LifecycleNode):
         return regions, start
 
     def _on_frame_error(self, frame: Frame, exc: Exception) -> None:
+        if not self.context.ok():
+            return  # stopped (Ctrl-C) while the frame was in the model
         if isinstance(exc, EXPECTED_ERRORS):
             self._report(f"frame {frame.header.frame_id!r} not segmented: {exc}", rejected_frame=True)
         else:
@@ -391,11 +348,11 @@ class SegmentNode(LifecycleNode):
         return True, message
 
     def _on_query(self, msg: String) -> None:
-        self._apply_queries(msg.data, "~/query")
+        self._apply_queries(msg.data, self._query_sub.topic_name)
 
     def _on_set_queries(self, request: SetQueries.Request, response: SetQueries.Response) -> SetQueries.Response:
         text = "; ".join(q for q in request.queries if q.strip())
-        response.success, response.message = self._apply_queries(text, "~/set_queries")
+        response.success, response.message = self._apply_queries(text, self._query_srv.srv_name)
         response.active_queries = [q.name for q in self._segmenter.queries] if self._segmenter else []
         return response
 
@@ -441,19 +398,25 @@ class SegmentNode(LifecycleNode):
                        f"latency {window.latency_ms_mean:.0f} ms")
             if self._segmenter is not None and self._segmenter.plan is None:
                 message += ", no active queries"
-            if time.monotonic() - (self._stats.last_input_time or self._active_since) > NO_INPUT_WARNING_S:
-                level, message = DiagnosticStatus.WARN, self._no_input_message()
-                self._report(message)
+        delivery = self._diagnose_delivery()
+        if delivery:
+            level, message = DiagnosticStatus.WARN, delivery
         if level == DiagnosticStatus.OK and 0 <= window.last_error_age_s <= window.seconds:
             level, message = DiagnosticStatus.WARN, window.last_error
+        camera = self._camera
         values = {
             "state": self._state,
             "model": self._model_description,
             "backend": self._segmenter.backend.describe() if self._segmenter else "",
             "random_weights": str(bool(self.params.random_weights)).lower(),
             "active_queries": self._query_names(),
-            "input_topic": self._image_sub.topic_name if self._image_sub else "",
+            "input_topic": camera.image.topic_name if camera else "",
+            "input_transport": self.params.image_transport,
             "input_qos": f"{self.params.input_qos}, depth {self.params.input_depth}",
+            "input_reliability": reliability_name(camera.image.reliability) if camera else "",
+            "input_publishers": ", ".join(reliability_name(r) for r in camera.image.publishers()) if camera else "",
+            "frames_lost_in_transport": str(camera.image.lost) if camera else "0",
+            "delivery": delivery,
         }
         worker = self._worker.counts() if self._worker else None
         status = diagnostic_status(f"{self.get_fully_qualified_name()}: part segmentation", self.get_name(), level,
@@ -467,10 +430,10 @@ class SegmentNode(LifecycleNode):
         if self._state == "active":
             consumers = self._affordances_pub.get_subscription_count() + self._markers_pub.get_subscription_count()
             message = (f"{window.frames_3d} frames with 3D in {window.seconds:.1f} s" if consumers else
-                       "idle: nobody subscribes ~/affordances or ~/markers")
+                       "idle: nobody subscribes affordances or markers")
         if 0 <= window.last_problem_age_s <= window.seconds:
             level, message = DiagnosticStatus.WARN, window.last_problem
-        pairing, p = self._pairing, self.params
+        pairing, p = self._camera.pairing if self._camera else None, self.params
         values = {
             "depth_topic": pairing.depth_topic if pairing else "",
             "camera_info_topic": pairing.camera_info_topic if pairing else "",
@@ -483,14 +446,25 @@ class SegmentNode(LifecycleNode):
         return affordance_status(f"{self.get_fully_qualified_name()}: affordances", self.get_name(), level, message,
                                  window, values)
 
-    def _no_input_message(self) -> str:
-        topic = self._image_sub.topic_name
-        publishers = self.count_publishers(topic)
-        why = (f"no publisher on {topic}: remap 'image' to the camera topic" if publishers == 0 else
-               f"{publishers} publisher(s) on {topic} but no frames: check that their QoS is compatible with "
-               f"input_qos={self.params.input_qos}")
-        return f"no image for more than {NO_INPUT_WARNING_S:.0f} s; {why}"
-
+    def _diagnose_delivery(self) -> str:
+        """What keeps frames (and depth) from arriving, logged once per kind and topic; '' when nothing does."""
+        camera = self._camera
+        if camera is None or self._state != "active":
+            return ""
+        wants_3d = self._affordances_pub.get_subscription_count() + self._markers_pub.get_subscription_count() > 0
+        now, found = time.monotonic(), []
+        for monitor, subscription, last in zip(self._delivery, (camera.image, camera.depth),
+                                               (camera.last_frame, camera.last_depth)):
+            sample = DeliverySample(now, subscription.received, subscription.lost, tuple(subscription.publishers()),
+                                    subscription.reliability, now - (last or camera.started))
+            diagnosis = monitor.diagnose(sample, required=subscription is camera.image or wants_3d)
+            if diagnosis:
+                kind, text = diagnosis
+                if (kind, monitor.topic) not in self._delivery_logged:
+                    self._delivery_logged.add((kind, monitor.topic))
+                    self.get_logger().warning(text)
+                found.append(text)
+        return " | ".join(found)
 
 def run(node: SegmentNode, autostart: bool) -> int:
     """Spin ``node`` until shutdown (Ctrl-C); with ``autostart`` configure and activate it first."""

@@ -16,7 +16,7 @@ fi
 echo "build_interfaces: generating msg/ and srv/ into $VENV (about 20 s)"
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 rm -rf "$BUILD" "$site/partclipseg_ros"
-mkdir -p build
+mkdir -p build && touch build/COLCON_IGNORE
 export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV
 cmake -S . -B "$BUILD" -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$VENV/bin/python" \
   -DPARTCLIPSEG_INTERFACES_ONLY=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release > "$BUILD.log" 2>&1 \

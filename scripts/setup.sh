@@ -13,6 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
+touch "$VENV/COLCON_IGNORE"  # the ROS wheels' share/*/package.xml are not packages of a colcon workspace here
 if [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
   echo "setup: installing pinned requirements (first time: about 2 minutes, ~6 GB)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt -r requirements-ros.txt

@@ -18,7 +18,7 @@ from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
@@ -44,11 +44,13 @@ def child_env() -> dict[str, str]:
 class NodeProcess:
     """A node in its own process; its log (stdout + stderr) goes to a file."""
 
-    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str | None] | None = None) -> None:
+        """``env`` adds to the test's environment; a None value removes that variable."""
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.process = subprocess.Popen([sys.executable, *args], cwd=REPO, env={**child_env(), **(env or {})},
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+        environment = {key: value for key, value in {**child_env(), **(env or {})}.items() if value is not None}
+        self.process = subprocess.Popen([sys.executable, *args], cwd=REPO, env=environment, stdout=self._log,
+                                        stderr=subprocess.STDOUT)
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -75,11 +77,18 @@ class NodeProcess:
 def segment_process(log: Path, name: str, queries: str, remaps: dict[str, str],
                     params: dict[str, str] | None = None) -> NodeProcess:
     """`partclipseg-ros segment` as users start it (the shipped config), with tiny random weights, ``queries``, the
-    inputs remapped by ``remaps``, diagnostics every 0.2 s and further ``params``."""
-    remap_args = [arg for topic, target in remaps.items() for arg in ("-r", f"{topic}:={target}")]
+    inputs remapped by ``remaps``, diagnostics every 0.2 s and further ``params``; node ``name`` in namespace
+    ``name`` (so its topics are /name/..., its services and parameters /name/name/...)."""
+    remap_args = [f"{topic}:={target}" for topic, target in remaps.items()]
     param_args = [arg for key, value in (params or {}).items() for arg in ("-p", f"{key}:={value}")]
     return NodeProcess(["-m", "partclipseg_ros.cli", "segment", "--random-weights", "tiny", "--queries", queries,
-                        "--name", name, *remap_args, "-p", "diagnostics_period:=0.2", *param_args], log)
+                        "--name", name, "--namespace", name, *remap_args, "-p", "diagnostics_period:=0.2",
+                        *param_args], log)
+
+
+def fqn(node: str) -> str:
+    """The full name of a test node started as node ``node`` in namespace ``node``."""
+    return f"/{node}/{node}"
 
 
 class Harness:
@@ -132,23 +141,27 @@ class Harness:
     def transition(self, node: str, name: str, process: NodeProcess | None = None) -> bool:
         request = ChangeState.Request()
         request.transition.id = TRANSITIONS[name]
-        return self.call(ChangeState, f"/{node}/change_state", request, process=process).success
+        return self.call(ChangeState, f"{fqn(node)}/change_state", request, process=process).success
 
     def state(self, node: str) -> str:
-        return self.call(GetState, f"/{node}/get_state", GetState.Request()).current_state.label
+        return self.call(GetState, f"{fqn(node)}/get_state", GetState.Request()).current_state.label
 
     def set_parameter(self, node: str, name: str, value: Any):
         """The SetParametersResult of one remote parameter change."""
         request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
-        return self.call(SetParameters, f"/{node}/set_parameters", request).results[0]
+        return self.call(SetParameters, f"{fqn(node)}/set_parameters", request).results[0]
 
     def get_parameter(self, node: str, name: str) -> Any:
-        reply = self.call(GetParameters, f"/{node}/get_parameters", GetParameters.Request(names=[name]))
+        return self.get_parameter_of(fqn(node), name)
+
+    def get_parameter_of(self, full_name: str, name: str) -> Any:
+        """A parameter of the node ``full_name`` (e.g. /robot1/partclipseg)."""
+        reply = self.call(GetParameters, f"{full_name}/get_parameters", GetParameters.Request(names=[name]))
         return parameter_value_to_python(reply.values[0])
 
     def latest_status(self, node: str, component: str = SEGMENTATION) -> DiagnosticStatus | None:
         for status in reversed(self.diagnostics):
-            if status.name == f"/{node}: {component}":
+            if status.name == f"{fqn(node)}: {component}":
                 return status
         return None
 
@@ -161,7 +174,7 @@ class Harness:
 
         def match():
             for status in self.diagnostics[start:]:
-                if status.name == f"/{node}: {component}":
+                if status.name == f"{fqn(node)}: {component}":
                     values = {kv.key: kv.value for kv in status.values}
                     if predicate(values, status):
                         return values
@@ -193,9 +206,9 @@ class Camera:
         self._stamp += 1_000_000
         return self._stamp
 
-    def publish(self, image: np.ndarray | Image, encoding: str = "rgb8", stamp_ns: int | None = None,
+    def publish(self, image: np.ndarray | Image | CompressedImage, encoding: str = "rgb8", stamp_ns: int | None = None,
                 frame_id: str = "test_camera_optical_frame") -> int:
-        msg = image if isinstance(image, Image) else numpy_to_image(image, encoding)
+        msg = image if isinstance(image, (Image, CompressedImage)) else numpy_to_image(image, encoding)
         stamp_ns = self.next_stamp() if stamp_ns is None else stamp_ns
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
         msg.header.frame_id = frame_id
@@ -246,7 +259,7 @@ class DepthCamera(Camera):
         return self._stamp
 
     def watch_3d(self, affordances: bool = True, markers: bool = False) -> None:
-        """Subscribe (or unsubscribe) ~/affordances and ~/markers: the node computes 3D only for subscribers."""
+        """Subscribe (or unsubscribe) affordances and markers: the node computes 3D only for subscribers."""
         for name, msg_type, store, wanted in (("affordances", AffordanceArray, self.affordances, affordances),
                                               ("markers", MarkerArray, self.markers, markers)):
             if wanted and name not in self.subscriptions:

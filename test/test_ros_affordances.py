@@ -229,7 +229,7 @@ def test_markers_only_while_subscribed(harness, camera, node, sample):
 def test_affordance_requests_through_query_topic_and_service(harness, camera, node, sample):
     camera.watch_3d(affordances=True)
     camera.query.publish(String(data="grasp:motorbike"))
-    wait_for_log(harness, node, "queries from ~/query: motorbike/handle")
+    wait_for_log(harness, node, f"queries from /{NODE}/query: motorbike/handle")
     _, array = camera.frame(sample.rgb, depth_msg(sample), info_msg(sample), process=node)
     assert [(r.query, r.affordance) for r in array.regions] == [("motorbike/handle", "grasp")]
     assert array.regions[0].point_count == core_regions(sample, "grasp:motorbike")[0].geometry.point_count

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from ros_harness import Camera, Harness, NodeProcess, wait_for_log
+from ros_harness import Camera, Harness, NodeProcess, fqn, wait_for_log
 from std_msgs.msg import String
 
 from partclipseg.data.samples import load_sample
@@ -28,7 +28,7 @@ def test_lifecycle_from_another_process_and_a_late_joiner_gets_the_query(harness
     camera = Camera(harness, "/test_b/image", node)
     camera.query.publish(String(data="cup/handle"))  # latched: the node starts only afterwards
     process = NodeProcess(["-m", "partclipseg_ros.segment_node", "--ros-args", "-r", f"__node:={node}",
-                           "-r", "image:=/test_b/image", "-p", "diagnostics_period:=0.2"], tmp_path / "node.log")
+                           "-r", f"__ns:=/{node}", "-r", "image:=/test_b/image", "-p", "diagnostics_period:=0.2"], tmp_path / "node.log")
     frame = load_sample("coffee")[::2, ::2].copy()
     try:
         assert harness.state(node) == "unconfigured"
@@ -90,7 +90,7 @@ def test_backpressure_latest_frame_only_with_a_slow_model(harness, tmp_path):
     node, delay, rate, seconds = "seg_slow", 0.2, 30.0, 6.0
     camera = Camera(harness, "/test_c/image", node)
     process = NodeProcess(["test/slow_segment_node.py", "--ros-args", "-r", f"__node:={node}",
-                           "-r", "image:=/test_c/image", "-p", "random_weights:=tiny",
+                           "-r", f"__ns:=/{node}", "-r", "image:=/test_c/image", "-p", "random_weights:=tiny",
                            "-p", "queries:=cup/handle", "-p", "diagnostics_period:=0.25"], tmp_path / "node.log",
                           env={"SLOW_NODE_DELAY_S": str(delay)})
     frame = np.ascontiguousarray(np.resize(load_sample("coffee"), (480, 640, 3)))  # 640x480 rgb8, 922 KB
@@ -128,7 +128,7 @@ def test_backpressure_latest_frame_only_with_a_slow_model(harness, tmp_path):
         assert max(ages) < 3 * steps[len(steps) // 2] + 0.2, f"answers up to {max(ages):.2f} s old"
         skipped = [index[b] - index[a] for a, b in zip(answers, answers[1:])]
         assert sorted(skipped)[len(skipped) // 2] >= 3  # frames replaced while the model was busy
-        statuses = [s for s in harness.diagnostics[statuses_from:] if s.name == f"/{node}: part segmentation"]
+        statuses = [s for s in harness.diagnostics[statuses_from:] if s.name == f"{fqn(node)}: part segmentation"]
         values = [{kv.key: kv.value for kv in s.values} for s in statuses]
         assert len(values) >= 10 and all(int(v["queue_length"]) <= 1 for v in values)
         final = values[-1]

@@ -135,11 +135,14 @@ def test_frame_stats_window():
 
 def test_segment_command_builds_the_ros_arguments():
     args = cli.build_parser(["-p", "overlay:=false"]).parse_args(
-        ["segment", "--random-weights", "tiny", "--queries", "pot/handle; mug's handle", "-r", "image:=/cam/image"])
-    ros = cli.ros_arguments(args)
+        ["segment", "image:=/cam/image", "score_threshold:=0.25", "depth:=", "--random-weights", "tiny",
+         "--queries", "pot/handle; mug's handle", "-r", "camera_info:=/cam/info"])
+    ros = cli.ros_arguments(args, cli.start_values(args))
     assert ros[:2] == ["--ros-args", "--params-file"] and ros[2].endswith("config/segment.yaml")
-    assert ros[3:] == ["-p", 'queries:="pot/handle; mug\'s handle"', "-p", 'random_weights:="tiny"',
-                       "-p", 'checkpoint:=""', "-r", "image:=/cam/image", "-p", "overlay:=false"]
+    assert ros[3:] == ["-p", "score_threshold:=0.25", "-p", 'random_weights:="tiny"',
+                       "-p", 'queries:="pot/handle; mug\'s handle"', "-r", "image:=/cam/image",
+                       "-r", "__ns:=/partclipseg", "-r", "__node:=partclipseg", "-r", "camera_info:=/cam/info",
+                       "-p", "overlay:=false"]
 
 
 def test_demo_without_the_bundled_model_says_what_to_do(monkeypatch, tmp_path):

@@ -111,7 +111,7 @@ def test_query_change_by_topic_then_by_service(harness, camera, node, coffee):
     small = coffee[::4, ::4].copy()
     camera.query.publish(String(data="knife handle"))
     harness.wait(lambda: list(camera.segment(small, process=node).queries) == ["knife/handle"], 30,
-                 "a segmentation with the query published on ~/query", node)
+                 "a segmentation with the query published on the query topic", node)
 
     request = SetQueries.Request(queries=["pot/handle", "mug's handle; knife/blade"])
     reply = harness.call(SetQueries, f"/{NODE}/set_queries", request)
@@ -169,7 +169,7 @@ def test_bad_query_is_logged_reported_and_the_old_queries_stay(harness, camera, 
 
 def test_empty_query_clears_and_frames_get_empty_answers(harness, camera, node, coffee):
     camera.query.publish(String(data=" "))
-    wait_for_log(harness, node, "queries cleared (~/query)")
+    wait_for_log(harness, node, f"queries cleared (/{NODE}/query)")
     harness.wait_status(NODE, lambda v, s: v["active_queries"] == "" and "no active queries" in s.message, 10,
                         "diagnostics without active queries", node)
     small = coffee[::4, ::4].copy()
@@ -227,7 +227,9 @@ def test_diagnostics_describe_the_running_node(harness, camera, node, coffee):
     assert values["backend"] == "torch cpu fp32"
     assert values["model"].startswith("RANDOM tiny") and values["random_weights"] == "true"
     assert values["active_queries"] == "cup/handle; saucer/rim"
-    assert values["input_topic"] == "/test_a/image" and values["input_qos"] == "sensor_data, depth 1"
+    assert values["input_topic"] == "/test_a/image" and values["input_qos"] == "best_available, depth 1"
+    assert values["input_reliability"] == values["input_publishers"] == "best effort"  # follows the test's camera
+    assert values["input_transport"] == "raw" and values["delivery"] == ""
     assert int(values["frames_published"]) >= 3 and int(values["queue_length"]) <= 1
     received = int(values["frames_received"])
     processed, dropped = int(values["frames_processed"]), int(values["frames_dropped"])

@@ -13,19 +13,34 @@ from partclipseg.factory import RANDOM_SIZES
 from partclipseg.cli import run
 
 from ..environment import share_path, use_shm_profile
+from ..launch_arguments import (
+    BY_NAME, DEFAULT_NAMESPACE, DEFAULT_NODE_NAME, autostart, node_setting, parameter_overrides, parse_assignments,
+    remappings,
+)
 
 
-def ros_arguments(args: argparse.Namespace) -> list[str]:
-    """The ``--ros-args`` list for the node: params file, then the option shortcuts, -p, -r and raw ROS args."""
-    out = ["--ros-args", "--params-file", str(args.params_file or share_path("config", "segment.yaml"))]
-    overrides = {"queries": args.queries}
-    if args.checkpoint is not None:
-        overrides.update(checkpoint=args.checkpoint, random_weights="")
-    if args.random_weights is not None:
-        overrides.update(random_weights=args.random_weights, checkpoint="")
-    for name, value in overrides.items():
-        if value is not None:
-            out += ["-p", f"{name}:={json.dumps(value)}"]
+def start_values(args: argparse.Namespace) -> dict[str, str]:
+    """The launch arguments (``name:=value``, launch_arguments.py) with the option shortcuts applied over them."""
+    values = parse_assignments(args.arguments)
+    shortcuts = {"params_file": args.params_file, "checkpoint": args.checkpoint, "random_weights": args.random_weights,
+                 "queries": args.queries, "node_name": args.name, "namespace": args.namespace}
+    values.update({name: value for name, value in shortcuts.items() if value is not None})
+    if args.no_autostart:
+        values["autostart"] = "false"
+    return values
+
+
+def ros_arguments(args: argparse.Namespace, values: dict[str, str]) -> list[str]:
+    """The ``--ros-args`` list: parameters file, the arguments' parameters and remaps, namespace and name, then
+    -p, -r and raw ROS arguments (which win)."""
+    out = ["--ros-args", "--params-file", node_setting(values, "params_file") or str(share_path("config",
+                                                                                              "segment.yaml"))]
+    for name, value in parameter_overrides(values).items():
+        out += ["-p", f"{name}:={json.dumps(value)}"]
+    for source, target in remappings(values):
+        out += ["-r", f"{source}:={target}"]
+    out += ["-r", f"__ns:=/{node_setting(values, 'namespace').strip('/')}",
+            "-r", f"__node:={node_setting(values, 'node_name')}"]
     for param in args.param:
         out += ["-p", param]
     for remap in args.remap:
@@ -38,33 +53,41 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     from ..segment_node import SegmentNode, run as run_node
 
+    values = start_values(args)
     use_shm_profile()
-    rclpy.init(args=["partclipseg-ros", *ros_arguments(args)])
-    return run_node(SegmentNode(args.name), autostart=not args.no_autostart)
+    rclpy.init(args=["partclipseg-ros", *ros_arguments(args, values)])
+    return run_node(SegmentNode(), autostart=autostart(values))
 
 
 def add_segment_parser(sub: argparse._SubParsersAction) -> None:
-    seg = sub.add_parser("segment", help="run the segment node, configured and active (= launch/segment.launch.py)")
+    seg = sub.add_parser("segment", help="run the segment node, configured and active (= launch/segment.launch.py)",
+                         description="The node as `ros2 launch partclipseg_ros segment.launch.py` starts it, with the "
+                                     "same name:=value arguments: " + ", ".join(BY_NAME) + ".")
+    seg.add_argument("arguments", nargs="*", metavar="NAME:=VALUE",
+                     help="launch arguments, e.g. image:=/camera/color/image_raw checkpoint:=weights.pth")
     seg.add_argument("--params-file", help="parameters YAML (default: config/segment.yaml)")
-    seg.add_argument("--checkpoint", help="weights file (sets the 'checkpoint' parameter)")
-    seg.add_argument("--random-weights", choices=RANDOM_SIZES, help="random weights (tests, benchmarks)")
-    seg.add_argument("--queries", help="initial queries, e.g. 'pot/handle; knife handle'")
+    seg.add_argument("--checkpoint", help="weights file (= checkpoint:=)")
+    seg.add_argument("--random-weights", choices=RANDOM_SIZES, help="random weights for tests and benchmarks "
+                                                                    "(= random_weights:=)")
+    seg.add_argument("--queries", help="initial queries, e.g. 'pot/handle; knife handle' (= queries:=)")
     seg.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="any parameter")
     seg.add_argument("-r", "--remap", action="append", default=[], metavar="FROM:=TO",
-                     help="e.g. image:=/camera/color/image_raw (also camera_info, depth, __ns)")
-    seg.add_argument("--name", default="partclipseg", help="node name")
+                     help="e.g. image:=/camera/color/image_raw (also camera_info, depth)")
+    seg.add_argument("--name", help=f"node name (= node_name:=, default {DEFAULT_NODE_NAME})")
+    seg.add_argument("--namespace", help=f"namespace of the node and its topics (= namespace:=, default "
+                                         f"{DEFAULT_NAMESPACE})")
     seg.add_argument("--no-autostart", action="store_true",
-                     help="leave the node unconfigured (drive it through its lifecycle services)")
+                     help="leave the node unconfigured (drive it through its lifecycle services; = autostart:=false)")
     seg.set_defaults(func=cmd_segment)
 
 
 def build_parser(ros_args: Sequence[str] = ()) -> argparse.ArgumentParser:
-    from . import bench, demo
+    from . import bench, camera, demo
 
     parser = argparse.ArgumentParser(prog="partclipseg-ros", description="PartCLIPSeg ROS 2 node.")
     parser.set_defaults(ros_args=list(ros_args))
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (add_segment_parser, demo.add_parser, bench.add_parser):
+    for register in (add_segment_parser, demo.add_parser, camera.add_parser, bench.add_parser):
         register(sub)
     return parser
 

@@ -76,7 +76,7 @@ class BenchClient:
 
     def _on_diagnostics(self, msg) -> None:
         self.statuses += [{kv.key: kv.value for kv in s.values} for s in msg.status
-                          if s.name == f"/{NODE}: part segmentation"]
+                          if s.name == f"/{NODE}/{NODE}: part segmentation"]
 
     def spin_until(self, condition, timeout: float, what: str, process: subprocess.Popen) -> None:
         end = time.monotonic() + timeout
@@ -144,7 +144,7 @@ def measure(client: BenchClient, process: subprocess.Popen, size: str, resolutio
 
 def start_node(size: str, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "partclipseg_ros.cli", "segment", "--random-weights", size,
-               "--queries", QUERIES, "--name", NODE, "-r", "image:=/bench/image",
+               "--queries", QUERIES, "--name", NODE, "--namespace", NODE, "image:=/bench/image",
                "-p", f"diagnostics_period:={DIAGNOSTICS_PERIOD}"]
     return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
@@ -204,6 +204,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print_geometry_table(args.repeats)
         return 0
     keep_dds_local()
+    if args.delivery:
+        from .bench_delivery import print_delivery_table
+
+        print_delivery_table(args.delivery_seconds, args.resolutions)
+        return 0
     use_shm_profile()
     resolutions = [_resolution(r) for r in args.resolutions]
     client = BenchClient()
@@ -249,5 +254,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--frames", type=int, default=30, help="measured frames per resolution (tiny model)")
     bench.add_argument("--full-frames", type=int, default=10, help="measured frames per resolution (full model)")
     bench.add_argument("--geometry", action="store_true", help="only the 3D stage table (no node, no model)")
+    bench.add_argument("--delivery", action="store_true",
+                       help="only the frame-delivery table: a camera process (default middleware settings or the "
+                            "package's profile; best effort or reliable; raw or compressed) at 15 Hz into the node")
+    bench.add_argument("--delivery-seconds", type=float, default=10.0, help="seconds per delivery case")
     bench.add_argument("--repeats", type=int, default=30, help="runs per step of the 3D stage table")
     bench.set_defaults(func=cmd_bench)

@@ -2,9 +2,9 @@
 
 One process, one executor, three nodes: the segment node (configured and activated as the launch file does), a
 player that publishes the sample images as rgb8 frames of a camera (``/demo/camera/image``) at a fixed rate after
-setting the queries through ``~/set_queries``, and a recorder that prints one line per PartSegmentation and writes
-the ``~/overlay`` images. Samples with depth (the Middlebury motorcycle, the rendered kitchen) also get their depth image
-(32FC1) and camera_info, with the image's stamp and frame; their line adds the node's 3D regions from ``~/affordances``.
+setting the queries through ``set_queries``, and a recorder that prints one line per PartSegmentation and writes
+the ``overlay`` images. Samples with depth (the Middlebury motorcycle, the rendered kitchen) also get their depth image
+(32FC1) and camera_info, with the image's stamp and frame; their line adds the node's 3D regions from ``affordances``.
 Frames still go through DDS (rclpy has no intra-process transport).
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from partclipseg.data.samples import SAMPLES, DepthSample, load_depth, load_samp
 
 from ..defaults import DEMO_FRAMES, DEMO_RATE_HZ
 from ..environment import keep_dds_local, use_shm_profile
+from ..launch_arguments import DEFAULT_NAMESPACE
 
 if TYPE_CHECKING:
     from rclpy.executors import Executor
@@ -120,7 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                  Parameter("trust_checkpoint", value=args.trust_checkpoint), Parameter("backend", value=args.backend)]
     overrides += [Parameter(name, value=value) for name, value in asdict(backend_options(args)).items()]
     remaps = {"image": CAMERA_TOPIC, "depth": DEPTH_TOPIC, "camera_info": CAMERA_INFO_TOPIC}
-    segment = SegmentNode(context=context, parameter_overrides=overrides,
+    segment = SegmentNode(namespace=DEFAULT_NAMESPACE, context=context, parameter_overrides=overrides,
                           cli_args=["--ros-args"] + [a for k, v in remaps.items() for a in ("-r", f"{k}:={v}")])
     demo = Node("partclipseg_demo", context=context)
     executor = SingleThreadedExecutor(context=context)
@@ -163,26 +164,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         overlays[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
 
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    demo.create_subscription(PartSegmentation, "/partclipseg/segmentation", on_segmentation, reliable)
-    demo.create_subscription(Image, "/partclipseg/overlay", on_overlay, reliable)
+    demo.create_subscription(PartSegmentation, f"/{DEFAULT_NAMESPACE}/segmentation", on_segmentation, reliable)
+    demo.create_subscription(Image, f"/{DEFAULT_NAMESPACE}/overlay", on_overlay, reliable)
     if depths:  # the node computes 3D only while someone subscribes
-        demo.create_subscription(AffordanceArray, "/partclipseg/affordances", on_affordances, reliable)
+        demo.create_subscription(AffordanceArray, f"/{DEFAULT_NAMESPACE}/affordances", on_affordances, reliable)
     camera = demo.create_publisher(Image, CAMERA_TOPIC, qos_profile_sensor_data)
     depth_camera = demo.create_publisher(Image, DEPTH_TOPIC, qos_profile_sensor_data)
     camera_info = demo.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, qos_profile_sensor_data)
-    set_queries = demo.create_client(SetQueries, "/partclipseg/set_queries")
+    set_queries = demo.create_client(SetQueries, f"/{DEFAULT_NAMESPACE}/set_queries")
     try:
         if segment.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             return 2  # the node logged why
         segment.trigger_activate()
         print(f"weights: {segment.model_description}", flush=True)
         if not set_queries.wait_for_service(timeout_sec=10.0):
-            raise RuntimeError("the segment node's ~/set_queries service did not appear")
+            raise RuntimeError("the segment node's set_queries service did not appear")
         future = set_queries.call_async(SetQueries.Request(queries=queries))
         executor.spin_until_future_complete(future, timeout_sec=30.0)
         reply = future.result()
         if reply is None or not reply.success:
-            raise RuntimeError(reply.message if reply else "~/set_queries did not answer")
+            raise RuntimeError(reply.message if reply else "set_queries did not answer")
         print(f"queries: {'; '.join(reply.active_queries)}", flush=True)
         wait_for_subscriber(executor, camera)
         period = 1.0 / args.rate
