@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from partclipseg.geometry.cloud import FLOAT32, CloudError, CloudField, pack_xyz, read_xyz
+from partclipseg.geometry.cloud import FLOAT32, UINT32, CloudError, CloudField, pack_labelled, pack_xyz, read_fields, read_xyz
 
 
 def test_pack_is_the_standard_xyz_layout_and_reads_back_exactly():
@@ -62,3 +62,25 @@ def test_pack_rejects_bad_points():
         pack_xyz(np.zeros((4, 2)))
     with pytest.raises(CloudError, match="finite"):
         pack_xyz(np.array([[0.0, np.nan, 1.0]]))
+
+
+def test_labelled_cloud_round_trip_and_layout():
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(7, 3)).astype(np.float32)
+    labels = np.array([1, 1, 2, 2, 2, 5, 5], dtype=np.uint32)
+    scores = np.linspace(0.1, 0.9, 7, dtype=np.float32)
+    packed = pack_labelled(points, labels, scores)
+    assert (packed.point_step, packed.row_step, packed.width, packed.height) == (20, 140, 7, 1)
+    assert [(f.name, f.offset, f.datatype) for f in packed.fields] == [
+        ("x", 0, FLOAT32), ("y", 4, FLOAT32), ("z", 8, FLOAT32), ("label", 12, UINT32), ("score", 16, FLOAT32)]
+    columns = read_fields(packed.data, packed.fields, ["x", "y", "z", "label", "score"], 20, 7)
+    np.testing.assert_array_equal(np.stack([columns[n] for n in "xyz"], axis=1), points)
+    np.testing.assert_array_equal(columns["label"], labels)
+    np.testing.assert_array_equal(columns["score"], scores)
+    np.testing.assert_array_equal(read_xyz(packed.data, packed.fields, 20, 7), points)  # xyz readers keep working
+    empty = pack_labelled(np.zeros((0, 3)), [], [])
+    assert empty.width == 0 and empty.data == b""
+    with pytest.raises(CloudError, match="as many labels"):
+        pack_labelled(points, labels[:3], scores)
+    with pytest.raises(CloudError, match="finite"):
+        pack_labelled(np.full((1, 3), np.nan), [1], [0.5])
