@@ -137,7 +137,7 @@ class SegmentNode(LifecycleNode):
                          self._markers_pub]
         self._query_sub = self.create_subscription(String, "query", self._on_query, QUERY_QOS)
         self._query_srv = self.create_service(SetQueries, "set_queries", self._on_set_queries)
-        self._worker = LatestFrameWorker(self._process, self._on_frame_error)
+        self._worker = LatestFrameWorker(self._process_batch, self._on_batch_error)
         self._state = "inactive"
         random = " (outputs are marked: masks are meaningless)" if p.random_weights else ""
         self.get_logger().info(f"configured: {self._model_description}, backend {segmenter.backend.describe()}{random}; "
@@ -235,6 +235,22 @@ class SegmentNode(LifecycleNode):
             self.get_logger().warning(line)
 
     # --- the worker thread -----------------------------------------------------------------------------------
+    def _process_batch(self, frames: list[Frame]) -> list[bool]:
+        """Each camera's newest frame; a failure of one is reported and never takes the others with it."""
+        failed = []
+        for frame in frames:
+            try:
+                self._process(frame)
+                failed.append(False)
+            except Exception as exc:  # noqa: BLE001 - reported with the reason; the worker goes on
+                self._on_frame_error(frame, exc)
+                failed.append(True)
+        return failed
+
+    def _on_batch_error(self, frames: list[Frame], exc: Exception) -> None:
+        for frame in frames:
+            self._on_frame_error(frame, exc)
+
     def _process(self, frame: Frame) -> None:
         segmenter, p = self._segmenter, self.params
         if segmenter is None:

@@ -1,4 +1,4 @@
-"""The latest-frame worker (pure Python, no ROS): one slot, newest item wins, errors never stop it."""
+"""The latest-frame worker (pure Python, no ROS): one slot per camera, newest item wins, errors never stop it."""
 from __future__ import annotations
 
 import threading
@@ -17,11 +17,11 @@ def wait_until(condition, timeout: float = 10.0) -> None:
 def test_a_busy_worker_keeps_only_the_newest_item():
     done, release = [], threading.Event()
 
-    def process(item: int) -> None:
+    def process(items: list[int]) -> None:
         release.wait(10)
-        done.append(item)
+        done.extend(items)
 
-    worker = LatestFrameWorker(process, on_error=lambda item, exc: None)
+    worker = LatestFrameWorker(process, on_error=lambda items, exc: None)
     worker.start()
     worker.submit(0)
     wait_until(lambda: worker.counts().busy)  # 0 is being processed
@@ -39,12 +39,12 @@ def test_a_busy_worker_keeps_only_the_newest_item():
 def test_errors_are_reported_and_the_worker_goes_on():
     errors, done = [], []
 
-    def process(item: int) -> None:
-        if item % 2:
-            raise ValueError(f"bad {item}")
-        done.append(item)
+    def process(items: list[int]) -> None:
+        if items[0] % 2:
+            raise ValueError(f"bad {items[0]}")
+        done.extend(items)
 
-    worker = LatestFrameWorker(process, on_error=lambda item, exc: errors.append((item, str(exc))))
+    worker = LatestFrameWorker(process, on_error=lambda items, exc: errors.append((items[0], str(exc))))
     worker.start()
     for item in range(6):
         worker.submit(item)
@@ -57,7 +57,7 @@ def test_errors_are_reported_and_the_worker_goes_on():
 def test_stop_discards_the_waiting_item_and_restart_works():
     release = threading.Event()
     done = []
-    worker = LatestFrameWorker(lambda item: (release.wait(10), done.append(item)), on_error=lambda i, e: None)
+    worker = LatestFrameWorker(lambda items: (release.wait(10), done.extend(items)) and None, on_error=lambda i, e: None)
     worker.start()
     worker.submit("a")
     wait_until(lambda: worker.counts().busy)
@@ -71,4 +71,32 @@ def test_stop_discards_the_waiting_item_and_restart_works():
     worker.start()
     worker.submit("c")
     wait_until(lambda: done == ["a", "c"])
+    assert worker.stop(timeout=5)
+
+
+def test_every_waiting_camera_is_served_in_one_batch_and_none_waits_for_another():
+    batches, release = [], threading.Event()
+
+    def process(items: list[str]) -> list[bool]:
+        release.wait(10)
+        batches.append(items)
+        return [item.endswith("!") for item in items]  # failures the processor handled itself
+
+    worker = LatestFrameWorker(process, on_error=lambda items, exc: None)
+    worker.start()
+    worker.submit("head 0", "head")
+    wait_until(lambda: worker.counts().busy)
+    for i in range(1, 6):  # the head camera at 5x the wrist's rate while the model is busy
+        worker.submit(f"head {i}", "head")
+    worker.submit("wrist 0!", "wrist")
+    assert worker.counts("head").waiting == 1 and worker.counts("wrist").waiting == 1 and worker.counts().waiting == 2
+    release.set()
+    wait_until(lambda: worker.counts().processed == 3)
+    assert batches == [["head 0"], ["head 5", "wrist 0!"]]  # newest of each, together, in first-seen key order
+    head, wrist = worker.counts("head"), worker.counts("wrist")
+    assert (head.submitted, head.processed, head.dropped, head.failed) == (6, 2, 4, 0)
+    assert (wrist.submitted, wrist.processed, wrist.dropped, wrist.failed) == (1, 1, 0, 1)
+    worker.submit("wrist 1", "wrist")  # the head camera stopped: the wrist is served alone
+    wait_until(lambda: worker.counts("wrist").processed == 2)
+    assert batches[-1] == ["wrist 1"]
     assert worker.stop(timeout=5)
