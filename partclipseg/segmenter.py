@@ -21,7 +21,7 @@ import torch
 
 from .backends import Backend, TorchBackend
 from .defaults import MAX_QUERIES, MIN_PIXELS, MODES, SCORE_THRESHOLD
-from .model.network import PartCLIPSeg, QueryTensors, tokenize
+from .model.network import DecoderOutput, PartCLIPSeg, QueryTensors, tokenize
 from .prompt_plan import PromptPlan
 from .postprocess import Result, postprocess
 from .preprocess import as_rgb, preprocess
@@ -163,3 +163,33 @@ class Segmenter:
         :class:`NoQueries` when none is active."""
         state = self._active()
         return self.decode(self.encode_image(image, color_order), mode, objects, state)
+
+    def segment_batch(self, images: Sequence[tuple[np.ndarray, str]], mode: str | None = None,
+                      objects: Sequence[str] | None = None) -> list[Result]:
+        """Several (image, colour order) pairs, e.g. one frame per camera, with the same query set: encoded and
+        decoded as one batch where the backend takes one (:attr:`Backend.batches_images`), one after the other
+        otherwise; one :class:`Result` per image, whose shared stages report the batch's time."""
+        state = self._active()
+        if len(images) < 2 or not self.backend.batches_images:
+            return [self.decode(self.encode_image(image, order), mode, objects, state) for image, order in images]
+        start = time.perf_counter()
+        rgbs = [as_rgb(image, order) for image, order in images]
+        pixels = torch.cat([preprocess(rgb) for rgb in rgbs])
+        encode_start = time.perf_counter()
+        features = self.backend.encode_image(pixels)
+        self.backend.synchronize()
+        decode_start = time.perf_counter()
+        out = self.backend.decode(features, state.tensors)
+        self.backend.synchronize()
+        decoded = time.perf_counter()
+        shared = {"preprocess": (encode_start - start) * 1e3, "encode": (decode_start - encode_start) * 1e3,
+                  "decode": (decoded - decode_start) * 1e3}
+        results = []
+        for i, rgb in enumerate(rgbs):
+            begin = time.perf_counter()
+            one = DecoderOutput(main=out.main[i:i + 1], pair=None if out.pair is None else out.pair[i:i + 1])
+            result = postprocess(state.plan, one, rgb.shape[:2], mode or self.mode, objects, self.score_threshold,
+                                 self.min_pixels)
+            result.timings = {**shared, "postprocess": (time.perf_counter() - begin) * 1e3}
+            results.append(result)
+        return results

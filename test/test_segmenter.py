@@ -155,3 +155,29 @@ def test_preprocess_matches_the_reference_processor(rgb_image):
     got = preprocess(as_rgb(rgb_image))
     assert got.shape == (1, 3, 352, 352)
     torch.testing.assert_close(got[0], torch.from_numpy(expected.transpose(2, 0, 1)), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["partclipseg", "clipseg"])
+def test_a_batch_of_frames_equals_the_frames_one_by_one(arch, rgb_image):
+    """Frames of several cameras (different sizes and colour orders) encoded and decoded as one batch."""
+    model = make_tiny(arch)
+    segmenter = Segmenter(model)
+    segmenter.set_queries("pot/handle; knife/blade; handle")
+    other = np.ascontiguousarray(np.random.default_rng(5).integers(0, 256, (90, 200, 3), dtype=np.uint8))
+    frames = [(rgb_image, "rgb"), (other, "bgr"), (rgb_image[::-1].copy(), "rgb")]
+    assert segmenter.backend.batches_images
+    calls = []
+    encode = segmenter.backend.encode_image
+    segmenter.backend.encode_image = lambda pixels: calls.append(pixels.shape[0]) or encode(pixels)
+    batch = segmenter.segment_batch(frames)
+    assert calls == [3]  # one encoder call for the three frames
+    for (image, order), got in zip(frames, batch):
+        want = segmenter.segment(image, order)
+        assert got.labels.shape == image.shape[:2]
+        np.testing.assert_array_equal(got.labels, want.labels)
+        torch.testing.assert_close(got.logits, want.logits, rtol=1e-4, atol=1e-4)
+        assert [(p.pixel_count, p.roi) for p in got.parts] == [(p.pixel_count, p.roi) for p in want.parts]
+    assert set(batch[0].timings) == {"preprocess", "encode", "decode", "postprocess"}
+    segmenter.clear_queries()
+    with pytest.raises(QueryError, match="no active queries"):
+        segmenter.segment_batch(frames)

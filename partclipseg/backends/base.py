@@ -45,10 +45,12 @@ class Backend(ABC):
 
     name: str = "backend"
     device: torch.device = torch.device("cpu")
+    batches_images: bool = False  # encode_image and decode take several images at once (batch dimension B > 1)
 
     @abstractmethod
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(1, 3, S, S) float32 (CPU) -> reduced activations (L, 1, tokens, D) on the backend's device."""
+        """(B, 3, S, S) float32 (CPU) -> reduced activations (L, B, tokens, D) on the backend's device (B = 1
+        unless :attr:`batches_images`)."""
 
     @abstractmethod
     def decode(self, features: torch.Tensor, query: QueryTensors) -> DecoderOutput:

@@ -98,6 +98,11 @@ class TorchBackend(Backend):
         self._captured: dict[object, CapturedCall] = {}
 
     @property
+    def batches_images(self) -> bool:  # type: ignore[override]
+        """Eager torch takes a batch of images; compiled or captured stages have static shapes."""
+        return not self.padded
+
+    @property
     def padded(self) -> bool:
         """Whether query sets are padded to buckets (static shapes for compile / CUDA graphs)."""
         return self.torch_compile or self.cuda_graphs
