@@ -30,6 +30,7 @@ TRANSPORTS = ("raw", "compressed")
 @dataclass(frozen=True)
 class Frame:
     header: Header
+    camera: str  # its channel's name ('' for the single default camera)
     topic: str  # where it came from
     message: Image | CompressedImage  # converted (raw) or decoded (compressed) by the worker: only frames it takes
     pairings: FramePairings  # its depth and camera_info, resolved by the worker
@@ -115,6 +116,11 @@ def reliability_name(policy: ReliabilityPolicy) -> str:
         policy, policy.name.lower())
 
 
+def under(prefix: str, base: str) -> str:
+    """A camera's topic: ``prefix/base``, or ``base`` for the unnamed camera."""
+    return f"{prefix}/{base}" if prefix else base
+
+
 @dataclass(frozen=True)
 class InputSettings:
     """The parameters that shape one camera's subscriptions (read at activate)."""
@@ -129,22 +135,23 @@ class InputSettings:
 
 class CameraInput:
     """The image, depth and camera_info subscriptions of one camera, relative to the node's namespace (``image``,
-    ``depth``, ``camera_info``; with ``transport`` compressed: ``image/compressed`` and ``depth/compressedDepth``,
-    as image_transport names them). Each image becomes a :class:`Frame` handed to ``on_frame``."""
+    ``depth``, ``camera_info``, under ``prefix/`` when given; with ``transport`` compressed: ``image/compressed``
+    and ``depth/compressedDepth``, as image_transport names them). Each image becomes a :class:`Frame` handed to
+    ``on_frame``."""
 
     def __init__(self, node: LifecycleNode, settings: InputSettings, on_frame: Callable[[Frame], None],
-                 report: Callable[[str], None]) -> None:
-        self.settings = settings
+                 report: Callable[[str], None], prefix: str = "") -> None:
+        self.settings, self.prefix = settings, prefix
         compressed = settings.transport == COMPRESSED
-        image_topic = node.resolve_topic_name("image") + (f"/{COMPRESSED}" if compressed else "")
-        depth_topic = node.resolve_topic_name("depth") + (f"/{COMPRESSED_DEPTH}" if compressed else "")
+        image_topic = node.resolve_topic_name(under(prefix, "image")) + (f"/{COMPRESSED}" if compressed else "")
+        depth_topic = node.resolve_topic_name(under(prefix, "depth")) + (f"/{COMPRESSED_DEPTH}" if compressed else "")
         image_type = CompressedImage if compressed else Image
         self._on_frame = on_frame
         self.image = FollowingSubscription(node, image_type, image_topic, self._on_image, settings.image_qos,
                                            settings.image_depth, "input_qos", report)
         self.depth = FollowingSubscription(node, image_type, depth_topic, self._on_depth, settings.depth_qos,
                                            settings.sync_queue, "depth_qos", report)
-        self.camera_info = FollowingSubscription(node, CameraInfo, "camera_info", self._on_camera_info,
+        self.camera_info = FollowingSubscription(node, CameraInfo, under(prefix, "camera_info"), self._on_camera_info,
                                                  settings.camera_info_qos, settings.sync_queue, "camera_info_qos",
                                                  report)
         self.pairing = DepthPairing(settings.sync_queue, self.depth.topic_name, self.camera_info.topic_name)
@@ -160,7 +167,8 @@ class CameraInput:
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
         self.last_frame = time.monotonic()
-        self._on_frame(Frame(msg.header, self.image.topic_name, msg, self.pairing.pair(msg.header), self.last_frame))
+        self._on_frame(Frame(msg.header, self.prefix, self.image.topic_name, msg, self.pairing.pair(msg.header),
+                             self.last_frame))
 
     def _on_depth(self, msg: Image | CompressedImage) -> None:
         self.last_depth = time.monotonic()

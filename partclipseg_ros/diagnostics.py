@@ -205,6 +205,7 @@ def diagnostic_status(
             frames_processed=str(worker.processed),
             frames_dropped=str(worker.dropped),
             frames_failed=str(worker.failed),
+            frames_batched=str(worker.batched),
             queue_length=str(worker.waiting),
         )
     pairs.update(values)

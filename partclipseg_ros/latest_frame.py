@@ -20,6 +20,7 @@ class WorkerCounts:
     processed: int  # taken by process() (which returned or raised)
     dropped: int  # replaced by a newer item before processing, or discarded at stop()
     failed: int  # process() raised on a batch holding it
+    batched: int  # processed together with another camera's frame
     waiting: int  # 0 or 1 per camera
     busy: bool
 
@@ -30,6 +31,7 @@ class _Counter:
     processed: int = 0
     dropped: int = 0
     failed: int = 0
+    batched: int = 0
 
 
 class LatestFrameWorker(Generic[T]):
@@ -92,8 +94,8 @@ class LatestFrameWorker(Generic[T]):
             counters = [self._counters.get(key, _Counter())] if key is not None else list(self._counters.values())
             waiting = (key in self._slots) if key is not None else len(self._slots)
             return WorkerCounts(sum(c.submitted for c in counters), sum(c.processed for c in counters),
-                                sum(c.dropped for c in counters), sum(c.failed for c in counters), int(waiting),
-                                self._busy)
+                                sum(c.dropped for c in counters), sum(c.failed for c in counters),
+                                sum(c.batched for c in counters), int(waiting), self._busy)
 
     def _loop(self) -> None:
         while True:
@@ -117,3 +119,4 @@ class LatestFrameWorker(Generic[T]):
                     for key, item_failed in zip(keys, failed):
                         self._counters[key].processed += 1
                         self._counters[key].failed += bool(item_failed)
+                        self._counters[key].batched += len(keys) > 1

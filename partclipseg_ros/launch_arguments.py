@@ -38,7 +38,10 @@ ARGUMENTS = (
                    "image_transport:=compressed its /compressed sub-topic is read)"),
     LaunchArgument("depth", REMAP, "depth", "depth image registered to the colour image (16UC1 mm or 32FC1 m)"),
     LaunchArgument("camera_info", REMAP, "camera_info", "camera_info of the colour image"),
+    LaunchArgument("remappings", NODE, "", "more remaps, 'from:=to; ...': with cameras, e.g. "
+                   "'head/image:=/head_camera/color/image_raw; wrist/image:=/wrist_camera/color/image_raw'"),
     *(_parameter(name) for name in (
+        "cameras",
         "checkpoint", "random_weights", "backend", "device", "precision", "queries", "mode", "objects",
         "score_threshold", "min_pixels", "target_frame", "image_transport", "input_qos", "cache_dir")),
 )
@@ -81,13 +84,19 @@ def parameter_overrides(values: Mapping[str, str]) -> dict[str, Any]:
 
 
 def remappings(values: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(from, to) for every input whose topic differs from its default name."""
+    """(from, to) for every input whose topic differs from its default name, then those of ``remappings``."""
     out = []
     for argument in ARGUMENTS:
         if argument.kind == REMAP:
             topic = values.get(argument.name) or argument.default
             if topic != argument.name:
                 out.append((argument.name, topic))
+    for rule in (values.get("remappings") or "").replace(",", ";").split(";"):
+        if rule.strip():
+            source, separator, target = (part.strip() for part in rule.partition(":="))
+            if not (separator and source and target):
+                raise LaunchArgumentError(f"remappings: {rule.strip()!r} is not of the form from:=to")
+            out.append((source, target))
     return out
 
 

@@ -1,7 +1,7 @@
 """Core results -> partclipseg_ros messages. Every message carries the source image's header."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
@@ -10,8 +10,9 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from partclipseg.geometry.camera import CameraIntrinsics
-from partclipseg.geometry.cloud import PackedCloud
+from partclipseg.geometry.cloud import PackedCloud, pack_labelled
 from partclipseg.postprocess import PartResult, Result
+from partclipseg.queries import PartQuery
 from partclipseg.geometry.regions import AffordanceRegion as Region
 
 from .defaults import MARKER_AXIS_MIN_M, MARKER_LINE_WIDTH_M, MARKER_TEXT_HEIGHT_M
@@ -68,6 +69,17 @@ def point_cloud(cloud: PackedCloud, header: Header) -> PointCloud2:
     )
     msg.data = cloud.data
     return msg
+
+
+def part_cloud(regions: Sequence[Region], label_of: Mapping[PartQuery, int], header: Header) -> PointCloud2:
+    """One labelled cloud of a frame's regions: x, y, z (their points, in ``header``'s frame), ``label`` = the part's
+    value in the label image (query index + 1) and ``score`` = its region's score, for every point."""
+    points = [r.geometry.points for r in regions]
+    counts = [len(p) for p in points]
+    labels = np.repeat(np.array([label_of[r.query] for r in regions], dtype=np.uint32), counts)
+    scores = np.repeat(np.array([r.score for r in regions], dtype=np.float32), counts)
+    stacked = np.concatenate(points) if points else np.zeros((0, 3), dtype=np.float32)
+    return point_cloud(pack_labelled(stacked, labels, scores), header)
 
 
 def _point(v: np.ndarray) -> Point:

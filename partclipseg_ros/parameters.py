@@ -3,6 +3,7 @@ change takes effect."""
 from __future__ import annotations
 
 import array
+import re
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -61,6 +62,8 @@ SPECS = (
     Spec("score_threshold", SCORE_THRESHOLD, "pixels below this probability are labelled 0", NOW, limits=(0.0, 1.0)),
     Spec("min_pixels", MIN_PIXELS, "parts with fewer pixels are dropped", NOW, limits=(0, MAX_IMAGE_PIXELS)),
     Spec("overlay", True, "publish overlay (rgb8 with legend) while someone subscribes", NOW),
+    Spec("cameras", "", "names of several cameras served by this node, e.g. 'head; wrist': each has its inputs and "
+         "outputs under its name (head/image, head/segmentation, ...); '' = one camera, plain topic names", CONFIGURE),
     Spec("image_transport", IMAGE_TRANSPORT, "raw: sensor_msgs/Image on 'image' (and 'depth'); compressed: "
          "image_transport's CompressedImage on image/compressed (and depth/compressedDepth)", ACTIVATE,
          ("raw", "compressed")),
@@ -97,6 +100,7 @@ SPECS = (
          "default: up in the image)", NOW),
 )
 SPEC = {s.name: s for s in SPECS}
+CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class NodeParameters:
     score_threshold: float
     min_pixels: int
     overlay: bool
+    cameras: str
     image_transport: str
     input_qos: str
     input_depth: int
@@ -156,6 +161,18 @@ class NodeParameters:
     @property
     def object_list(self) -> list[str]:
         return [o.strip() for o in self.objects.replace(",", ";").split(";") if o.strip()]
+
+    @property
+    def camera_list(self) -> list[str]:
+        """The camera names ([] = one unnamed camera); raises ValueError for names that cannot be topic names."""
+        names = [name.strip() for name in self.cameras.replace(",", ";").split(";") if name.strip()]
+        bad = [name for name in names if not CAMERA_NAME.match(name)]
+        if bad:
+            raise ValueError(f"cameras: {', '.join(map(repr, bad))} cannot be part of a topic name (letters, digits "
+                             "and _, starting with a letter)")
+        if len(set(names)) != len(names):
+            raise ValueError(f"cameras: a name is listed twice in {self.cameras!r}")
+        return names
 
 
 def _descriptor(spec: Spec) -> ParameterDescriptor:

@@ -13,7 +13,6 @@ Every topic and service is relative to the node's namespace, so renaming the nod
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import time
 import traceback
@@ -28,9 +27,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import SetParametersResult
-from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
-from visualization_msgs.msg import MarkerArray
 
 from partclipseg.affordances import AffordanceVocabulary, load_affordances
 from partclipseg.backends import make_backend
@@ -44,15 +41,16 @@ from partclipseg.queries import PartQuery, parse_queries
 from partclipseg.segmenter import Segmenter
 
 from . import parameters
-from .camera_input import CameraInput, Frame, InputSettings, reliability_name
-from .defaults import LOG_THROTTLE_S, OUTPUT_DEPTH
-from .delivery import DeliveryMonitor, DeliverySample
+from .camera_input import Frame, InputSettings, reliability_name
+from .channel import OUTPUTS_3D, Channel
+from .defaults import LOG_THROTTLE_S
 from .depth_pairing import NoDepth
 from .diagnostics import FrameStats, GeometryStats, Throttle, affordance_status, diagnostic_status
 from .environment import use_shm_profile
 from .image_conversion import numpy_to_image
-from .messages import affordance_array, clear_markers, empty_segmentation, region_markers, segmentation_message
-from .msg import AffordanceArray, PartSegmentation
+from .messages import (
+    affordance_array, clear_markers, empty_segmentation, part_cloud, region_markers, segmentation_message,
+)
 from .latest_frame import LatestFrameWorker
 from .srv import SetQueries
 from .tf_lookup import TfLookup, TransformUnavailable
@@ -60,8 +58,6 @@ from .tf_lookup import TfLookup, TransformUnavailable
 RANDOM_BANNER = "RANDOM WEIGHTS - masks are meaningless"
 
 
-OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE)
 QUERY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -81,16 +77,11 @@ class SegmentNode(LifecycleNode):
         self._segmenter: Segmenter | None = None
         self._model_description = ""
         self._worker: LatestFrameWorker[Frame] | None = None
-        self._camera: CameraInput | None = None  # the subscriptions of this activation
-        self._delivery: list[DeliveryMonitor] = []
-        self._delivery_logged: set[tuple[str, str]] = set()  # (kind, topic) logged once per activation
-        self._outputs: list = []  # created at configure, destroyed at cleanup
+        self._channels: dict[str, Channel] = {}  # one per camera, created at configure, released at cleanup
         self._query_sub = self._query_srv = None
         self._vocabulary: AffordanceVocabulary | None = None
         self._settings = self.params.geometry_settings()
         self._tf: TfLookup | None = None
-        self._geometry_stats = GeometryStats()
-        self._last_part_without_3d = ""
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
@@ -109,6 +100,7 @@ class SegmentNode(LifecycleNode):
                 raise ValueError("mode 'oracle' needs the objects present: set the 'objects' parameter")
             vocabulary = load_affordances(p.affordances_file or None)
             queries = parse_queries(p.queries, p.max_queries, affordances=vocabulary) if p.queries.strip() else None
+            cameras = p.camera_list or [""]
             tf = TfLookup(self, p.target_frame) if p.target_frame else None
             segmenter, description = open_segmenter(
                 p.weights(), p.backend, p.backend_options(), self._make_backend, mode=p.mode,
@@ -128,38 +120,34 @@ class SegmentNode(LifecycleNode):
         self._configure_error = ""
         self._segmenter, self._model_description = segmenter, description
         self._vocabulary, self._tf = vocabulary, tf
-        self._segmentation_pub = self.create_lifecycle_publisher(PartSegmentation, "segmentation", OUTPUT_QOS)
-        self._labels_pub = self.create_lifecycle_publisher(Image, "labels", OUTPUT_QOS)
-        self._overlay_pub = self.create_lifecycle_publisher(Image, "overlay", OUTPUT_QOS)
-        self._affordances_pub = self.create_lifecycle_publisher(AffordanceArray, "affordances", OUTPUT_QOS)
-        self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "markers", OUTPUT_QOS)
-        self._outputs = [self._segmentation_pub, self._labels_pub, self._overlay_pub, self._affordances_pub,
-                         self._markers_pub]
+        self._channels = {name: Channel(self, name) for name in cameras}
         self._query_sub = self.create_subscription(String, "query", self._on_query, QUERY_QOS)
         self._query_srv = self.create_service(SetQueries, "set_queries", self._on_set_queries)
         self._worker = LatestFrameWorker(self._process_batch, self._on_batch_error)
         self._state = "inactive"
         random = " (outputs are marked: masks are meaningless)" if p.random_weights else ""
+        cameras = f"cameras {', '.join(self._channels)}; " if p.camera_list else ""
         self.get_logger().info(f"configured: {self._model_description}, backend {segmenter.backend.describe()}{random}; "
-                               f"queries: {self._query_names() or 'none yet (publish one on query)'}; 3D in "
+                               f"{cameras}queries: {self._query_names() or 'none yet (publish one on query)'}; 3D in "
                                f"{p.target_frame or 'the image optical frame'}")
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)
         p = self.params
-        self._camera = CameraInput(self, InputSettings(p.image_transport, p.input_qos, p.input_depth, p.depth_qos,
-                                                       p.camera_info_qos, p.sync_queue), self._on_frame, self._report)
-        profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "")
-        self._delivery = [DeliveryMonitor(sub.topic_name, profile) for sub in (self._camera.image, self._camera.depth)]
-        self._delivery_logged.clear()
+        settings = InputSettings(p.image_transport, p.input_qos, p.input_depth, p.depth_qos, p.camera_info_qos,
+                                 p.sync_queue)
+        for channel in self._channels.values():
+            channel.start(settings, self._on_frame, lambda message, c=channel: self._report(message, channel=c))
         self._worker.start()
         self._state = "active"
-        camera = self._camera
-        self.get_logger().info(
-            f"active: segmenting {camera.image.topic_name} ({p.image_transport}, QoS {p.input_qos}: "
-            f"{reliability_name(camera.image.reliability)} now, keep last {p.input_depth}); 3D from "
-            f"{camera.depth.topic_name} + {camera.camera_info.topic_name} while affordances or markers has subscribers")
+        for channel in self._channels.values():
+            camera = channel.camera
+            self.get_logger().info(
+                f"active: segmenting {camera.image.topic_name} ({p.image_transport}, QoS {p.input_qos}: "
+                f"{reliability_name(camera.image.reliability)} now, keep last {p.input_depth}); 3D from "
+                f"{camera.depth.topic_name} + {camera.camera_info.topic_name} while affordances, markers or "
+                "part_cloud has subscribers")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -188,20 +176,19 @@ class SegmentNode(LifecycleNode):
         self._release()
 
     def _stop_input(self) -> None:
-        if self._camera is not None:
-            self._camera.close()
-        self._camera, self._delivery = None, []
+        for channel in self._channels.values():
+            channel.stop()
         if self._worker is not None:
             self._worker.stop()
 
     def _release(self) -> None:
         self._stop_input()
-        for publisher in self._outputs:
-            self.destroy_lifecycle_publisher(publisher)
+        for channel in self._channels.values():
+            channel.close()
         if self._query_sub is not None:
             self.destroy_subscription(self._query_sub)
             self.destroy_service(self._query_srv)
-        self._outputs, self._query_sub, self._query_srv = [], None, None
+        self._channels, self._query_sub, self._query_srv = {}, None, None
         if self._tf is not None:
             self._tf.close()
         self._segmenter, self._vocabulary, self._tf = None, None, None
@@ -217,97 +204,114 @@ class SegmentNode(LifecycleNode):
 
     # --- input -----------------------------------------------------------------------------------------------
     def _on_frame(self, frame: Frame) -> None:
-        self._stats.received()
-        self._worker.submit(frame)
+        self._channels[frame.camera].stats.received()
+        self._worker.submit(frame, frame.camera)
 
-    def _report(self, message: str, rejected_frame: bool = False) -> None:
-        """A warning in the log (identical lines throttled) and in /diagnostics."""
-        self._stats.error(message, rejected_frame)
+    def _report(self, message: str, rejected_frame: bool = False, channel: Channel | None = None) -> None:
+        """A warning in the log (identical lines throttled) and in /diagnostics: of one camera, or of all (a query
+        problem), or of the node while it has none (unconfigured)."""
+        for stats in [channel.stats] if channel else [c.stats for c in self._channels.values()] or [self._stats]:
+            stats.error(message, rejected_frame)
         line = self._throttle(message)
         if line is not None:
             self.get_logger().warning(line)
 
-    def _report_2d_only(self, key: str, message: str) -> None:
+    def _report_2d_only(self, channel: Channel, key: str, message: str) -> None:
         """A frame without 3D: a warning (throttled per kind of problem) and the 3D diagnostics status."""
-        self._geometry_stats.problem(message)
-        line = self._throttle(message, key)
+        channel.geometry.problem(message)
+        line = self._throttle(message, f"{channel.name} {key}")
         if line is not None:
             self.get_logger().warning(line)
 
     # --- the worker thread -----------------------------------------------------------------------------------
     def _process_batch(self, frames: list[Frame]) -> list[bool]:
-        """Each camera's newest frame; a failure of one is reported and never takes the others with it."""
-        failed = []
-        for frame in frames:
+        """The newest frame of every waiting camera: encoded together (Segmenter.segment_batch) with the query set
+        active when it starts, then published per camera. A failure of one frame is reported and never takes the
+        others with it; returns which failed."""
+        segmenter, p = self._segmenter, self.params
+        failed = [False] * len(frames)
+        if segmenter is None:
+            return failed
+        taken = []  # (index, frame, image, colour order)
+        for index, frame in enumerate(frames):
             try:
-                self._process(frame)
-                failed.append(False)
-            except Exception as exc:  # noqa: BLE001 - reported with the reason; the worker goes on
+                taken.append((index, frame, *frame.pixels()))
+            except ImageError as exc:
+                self._report(f"image on {frame.topic} rejected: {exc}", rejected_frame=True,
+                             channel=self._channels[frame.camera])
+                failed[index] = True
+        if not taken:
+            return failed
+        try:
+            results = segmenter.segment_batch([(image, order) for _, _, image, order in taken],
+                                              objects=p.object_list or None)
+        except NoQueries:
+            results = [None] * len(taken)
+        if not self.context.ok():
+            return failed  # shut down (Ctrl-C) while the frames were in the model: nothing to publish to
+        for (index, frame, image, order), result in zip(taken, results):
+            try:
+                self._publish(self._channels[frame.camera], frame, image, order, result)
+            except Exception as exc:  # noqa: BLE001 - reported with the reason; the other cameras go on
                 self._on_frame_error(frame, exc)
-                failed.append(True)
+                failed[index] = True
         return failed
 
     def _on_batch_error(self, frames: list[Frame], exc: Exception) -> None:
         for frame in frames:
             self._on_frame_error(frame, exc)
 
-    def _process(self, frame: Frame) -> None:
-        segmenter, p = self._segmenter, self.params
-        if segmenter is None:
-            return
-        try:
-            image, color_order = frame.pixels()
-        except ImageError as exc:
-            self._report(f"image on {frame.topic} rejected: {exc}", rejected_frame=True)
-            return
+    def _publish(self, channel: Channel, frame: Frame, image: np.ndarray, color_order: str,
+                 result: Result | None) -> None:
+        """A segmented frame's outputs on its camera's topics (an empty segmentation while no query is active)."""
+        p = self.params
         height, width = image.shape[:2]
-        try:  # segmented wholly with the query set active when it starts, whatever changes meanwhile
-            result = segmenter.segment(image, color_order, objects=p.object_list or None)
+        if result is None:
+            message, model_ms = empty_segmentation(height, width, frame.header), 0.0
+        else:
             message, model_ms = segmentation_message(result, frame.header), sum(result.timings.values())
-        except NoQueries:
-            message, result, model_ms = empty_segmentation(height, width, frame.header), None, 0.0
-        if not self.context.ok():
-            return  # shut down (Ctrl-C) while this frame was in the model: nothing to publish to
-        self._segmentation_pub.publish(message)
-        self._labels_pub.publish(message.labels)
+        channel.publishers["segmentation"].publish(message)
+        channel.publishers["labels"].publish(message.labels)
         stamp = frame.header.stamp
         latency_ms = (self.get_clock().now().nanoseconds - (stamp.sec * 10**9 + stamp.nanosec)) / 1e6
-        self._stats.published(latency_ms, model_ms)
-        if p.overlay and self._overlay_pub.get_subscription_count() > 0:
+        channel.stats.published(latency_ms, model_ms)
+        if p.overlay and channel.subscribers("overlay") > 0:
             legend = [f"{part.query.name} {part.score:.2f}" for part in result.parts] if result else []
             labels = result.labels if result else np.zeros((height, width), dtype=np.uint8)
             banner = RANDOM_BANNER if p.random_weights else None
             drawn = overlay(as_rgb(image, color_order), labels, legend, banner=banner)
-            self._overlay_pub.publish(numpy_to_image(drawn, "rgb8", frame.header))
-        self._publish_3d(frame, result)
+            channel.publishers["overlay"].publish(numpy_to_image(drawn, "rgb8", frame.header))
+        self._publish_3d(channel, frame, result)
 
-    def _publish_3d(self, frame: Frame, result: Result | None) -> None:
-        """affordances and markers of a segmented frame, while someone subscribes either (lazy)."""
-        to_array = self._affordances_pub.get_subscription_count() > 0
-        to_markers = self._markers_pub.get_subscription_count() > 0
-        if not (to_array or to_markers):
+    def _publish_3d(self, channel: Channel, frame: Frame, result: Result | None) -> None:
+        """affordances, markers and part_cloud of a segmented frame, while someone subscribes one of them (lazy)."""
+        to_array, to_markers, to_cloud = (channel.subscribers(name) > 0 for name in OUTPUTS_3D)
+        if not (to_array or to_markers or to_cloud):
             return
         out = Header(stamp=frame.header.stamp, frame_id=self._tf.target_frame if self._tf else frame.header.frame_id)
-        found = self._regions(frame, result) if result is not None else None
+        found = self._regions(channel, frame, result) if result is not None else None
         if found is None:  # no active queries, or a frame without usable depth: old markers must go
             if to_markers:
-                self._markers_pub.publish(clear_markers(out))
-                self._geometry_stats.markers_only()
+                channel.publishers["markers"].publish(clear_markers(out))
+                channel.geometry.markers_only()
             return
         regions, start = found
         if to_array:
-            self._affordances_pub.publish(affordance_array(regions, frame.header, out))
+            channel.publishers["affordances"].publish(affordance_array(regions, frame.header, out))
         if to_markers:
-            self._markers_pub.publish(region_markers(regions, out))
-        self._geometry_stats.published((time.perf_counter() - start) * 1e3, to_markers)
+            channel.publishers["markers"].publish(region_markers(regions, out))
+        if to_cloud:
+            channel.publishers["part_cloud"].publish(part_cloud(regions, {p.query: p.label for p in result.parts},
+                                                                out))
+        channel.geometry.published((time.perf_counter() - start) * 1e3, to_markers)
 
-    def _regions(self, frame: Frame, result: Result) -> tuple[list, float] | None:
+    def _regions(self, channel: Channel, frame: Frame, result: Result) -> tuple[list, float] | None:
         """The frame's regions in the output frame and when their computation started (the wait for depth
         excluded); None after reporting why the frame has no 3D."""
         p = self.params
         try:
-            inputs = self._camera.pairing.inputs(frame.header, frame.pairings, p.sync_slop,
-                                                 frame.received + p.sync_wait, p.depth_scale)
+            inputs = channel.camera.pairing.inputs(frame.header, frame.pairings, p.sync_slop,
+                                                   frame.received + p.sync_wait, p.depth_scale)
             start = time.perf_counter()
             regions, skipped = affordance_regions(result.parts, result.labels, inputs.depth, inputs.intrinsics,
                                                   inputs.depth_scale, self._settings)
@@ -315,24 +319,26 @@ class SegmentNode(LifecycleNode):
                 rigid = self._tf.lookup(frame.header, p.tf_timeout)
                 regions = [rigid.region(region) for region in regions]
         except NoDepth as exc:
-            self._report_2d_only(exc.key, str(exc))
+            self._report_2d_only(channel, exc.key, str(exc))
             return None
         except (GeometryInputError, TransformUnavailable) as exc:
             key = "tf" if isinstance(exc, TransformUnavailable) else "geometry input"
-            self._report_2d_only(key, f"{exc}; publishing 2D only")
+            self._report_2d_only(channel, key, f"{exc}; publishing 2D only")
             return None
         if skipped:
-            self._last_part_without_3d = f"{skipped[-1].query.name}: {skipped[-1].reason}"
+            channel.last_part_without_3d = f"{skipped[-1].query.name}: {skipped[-1].reason}"
         return regions, start
 
     def _on_frame_error(self, frame: Frame, exc: Exception) -> None:
         if not self.context.ok():
             return  # stopped (Ctrl-C) while the frame was in the model
+        channel = self._channels.get(frame.camera)
         if isinstance(exc, EXPECTED_ERRORS):
-            self._report(f"frame {frame.header.frame_id!r} not segmented: {exc}", rejected_frame=True)
+            self._report(f"frame {frame.header.frame_id!r} not segmented: {exc}", rejected_frame=True,
+                         channel=channel)
         else:
             self._report(f"frame {frame.header.frame_id!r} not segmented, unexpected error: {exc!r}\n"
-                         f"{traceback.format_exc()}", rejected_frame=True)
+                         f"{traceback.format_exc()}", rejected_frame=True, channel=channel)
 
     # --- queries ---------------------------------------------------------------------------------------------
     def _query_names(self) -> str:
@@ -405,7 +411,19 @@ class SegmentNode(LifecycleNode):
 
     # --- diagnostics -----------------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
-        window = self._stats.snapshot()
+        statuses = []
+        for channel in list(self._channels.values()) or [None]:
+            statuses += [self._segmentation_status(channel), self._affordance_status(channel)]
+        self._diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
+                                                      status=statuses))
+
+    def _status_name(self, channel: Channel | None, component: str) -> str:
+        camera = f"{channel.name}: " if channel is not None and channel.name else ""
+        return f"{self.get_fully_qualified_name()}: {camera}{component}"
+
+    def _segmentation_status(self, channel: Channel | None):
+        """One camera's part segmentation status (the node's, with no camera, while unconfigured)."""
+        window = (channel.stats if channel else self._stats).snapshot()
         level, message = DiagnosticStatus.OK, self._state
         if self._configure_error:
             level, message = DiagnosticStatus.ERROR, f"unconfigured, {self._configure_error}"
@@ -414,14 +432,15 @@ class SegmentNode(LifecycleNode):
                        f"latency {window.latency_ms_mean:.0f} ms")
             if self._segmenter is not None and self._segmenter.plan is None:
                 message += ", no active queries"
-        delivery = self._diagnose_delivery()
+        delivery = self._diagnose_delivery(channel) if channel and self._state == "active" else ""
         if delivery:
             level, message = DiagnosticStatus.WARN, delivery
         if level == DiagnosticStatus.OK and 0 <= window.last_error_age_s <= window.seconds:
             level, message = DiagnosticStatus.WARN, window.last_error
-        camera = self._camera
+        camera = channel.camera if channel else None
         values = {
             "state": self._state,
+            "camera": channel.name if channel else "",
             "model": self._model_description,
             "backend": self._segmenter.backend.describe() if self._segmenter else "",
             "random_weights": str(bool(self.params.random_weights)).lower(),
@@ -434,22 +453,20 @@ class SegmentNode(LifecycleNode):
             "frames_lost_in_transport": str(camera.image.lost) if camera else "0",
             "delivery": delivery,
         }
-        worker = self._worker.counts() if self._worker else None
-        status = diagnostic_status(f"{self.get_fully_qualified_name()}: part segmentation", self.get_name(), level,
-                                   message, window, worker, values)
-        self._diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
-                                                      status=[status, self._affordance_status()]))
+        worker = self._worker.counts(channel.name) if self._worker and channel else None
+        return diagnostic_status(self._status_name(channel, "part segmentation"), self.get_name(), level, message,
+                                 window, worker, values)
 
-    def _affordance_status(self):
-        window = self._geometry_stats.snapshot()
+    def _affordance_status(self, channel: Channel | None):
+        """One camera's 3D stage status."""
+        window = (channel.geometry if channel else GeometryStats()).snapshot()
         level, message = DiagnosticStatus.OK, self._state
-        if self._state == "active":
-            consumers = self._affordances_pub.get_subscription_count() + self._markers_pub.get_subscription_count()
-            message = (f"{window.frames_3d} frames with 3D in {window.seconds:.1f} s" if consumers else
-                       "idle: nobody subscribes affordances or markers")
+        if self._state == "active" and channel is not None:
+            message = (f"{window.frames_3d} frames with 3D in {window.seconds:.1f} s" if channel.subscribers(*OUTPUTS_3D)
+                       else "idle: nobody subscribes affordances, markers or part_cloud")
         if 0 <= window.last_problem_age_s <= window.seconds:
             level, message = DiagnosticStatus.WARN, window.last_problem
-        pairing, p = self._camera.pairing if self._camera else None, self.params
+        pairing, p = channel.camera.pairing if channel and channel.camera else None, self.params
         values = {
             "depth_topic": pairing.depth_topic if pairing else "",
             "camera_info_topic": pairing.camera_info_topic if pairing else "",
@@ -457,30 +474,20 @@ class SegmentNode(LifecycleNode):
             "camera_info_received": str(pairing.camera_info.received) if pairing else "0",
             "output_frame": p.target_frame or "the image's optical frame",
             "sync_slop_s": f"{p.sync_slop:g}",
-            "last_part_without_3d": self._last_part_without_3d,
+            "last_part_without_3d": channel.last_part_without_3d if channel else "",
         }
-        return affordance_status(f"{self.get_fully_qualified_name()}: affordances", self.get_name(), level, message,
+        return affordance_status(self._status_name(channel, "affordances"), self.get_name(), level, message,
                                  window, values)
 
-    def _diagnose_delivery(self) -> str:
-        """What keeps frames (and depth) from arriving, logged once per kind and topic; '' when nothing does."""
-        camera = self._camera
-        if camera is None or self._state != "active":
-            return ""
-        wants_3d = self._affordances_pub.get_subscription_count() + self._markers_pub.get_subscription_count() > 0
-        now, found = time.monotonic(), []
-        for monitor, subscription, last in zip(self._delivery, (camera.image, camera.depth),
-                                               (camera.last_frame, camera.last_depth)):
-            sample = DeliverySample(now, subscription.received, subscription.lost, tuple(subscription.publishers()),
-                                    subscription.reliability, now - (last or camera.started))
-            diagnosis = monitor.diagnose(sample, required=subscription is camera.image or wants_3d)
-            if diagnosis:
-                kind, text = diagnosis
-                if (kind, monitor.topic) not in self._delivery_logged:
-                    self._delivery_logged.add((kind, monitor.topic))
-                    self.get_logger().warning(text)
-                found.append(text)
-        return " | ".join(found)
+    def _diagnose_delivery(self, channel: Channel) -> str:
+        """What keeps a camera's frames (and depth) from arriving, logged once per kind and topic; '' when
+        nothing does."""
+        found = channel.diagnose_delivery()
+        for key, text in found:
+            if key not in channel.delivery_logged:
+                channel.delivery_logged.add(key)
+                self.get_logger().warning(text)
+        return " | ".join(text for _, text in found)
 
 def run(node: SegmentNode, autostart: bool) -> int:
     """Spin ``node`` until shutdown (Ctrl-C); with ``autostart`` configure and activate it first."""

@@ -18,7 +18,7 @@ from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
@@ -186,7 +186,8 @@ class Harness:
 class Camera:
     """Publishes frames (best effort, depth 1, like a camera driver) and collects the node's segmentations."""
 
-    def __init__(self, harness: Harness, image_topic: str, node: str) -> None:
+    def __init__(self, harness: Harness, image_topic: str, node: str, camera: str = "") -> None:
+        """``node``: the test node's name (= its namespace); ``camera``: its camera's name when it has several."""
         self.harness = harness
         self.node_name = node
         self.publisher = harness.node.create_publisher(Image, image_topic, qos_profile_sensor_data)
@@ -194,7 +195,8 @@ class Camera:
         self.results: dict[int, tuple[PartSegmentation, float]] = {}  # stamp ns -> (message, receive time)
         self.order: list[int] = []  # answered stamps, in arrival order
         self.sent: list[int] = []  # published stamps
-        harness.node.create_subscription(PartSegmentation, f"/{node}/segmentation", self._on_result, RELIABLE)
+        outputs = f"/{node}/{camera}" if camera else f"/{node}"
+        harness.node.create_subscription(PartSegmentation, f"{outputs}/segmentation", self._on_result, RELIABLE)
         self._stamp = 1_000_000_000
 
     def _on_result(self, msg: PartSegmentation) -> None:
@@ -251,6 +253,7 @@ class DepthCamera(Camera):
                                                             qos_profile_sensor_data)
         self.affordances: dict[int, AffordanceArray] = {}
         self.markers: dict[int, MarkerArray] = {}
+        self.clouds: dict[int, PointCloud2] = {}
         self.subscriptions: dict[str, Any] = {}
 
     def next_stamp(self) -> int:
@@ -258,10 +261,12 @@ class DepthCamera(Camera):
         self._stamp += 1_000_000_000
         return self._stamp
 
-    def watch_3d(self, affordances: bool = True, markers: bool = False) -> None:
-        """Subscribe (or unsubscribe) affordances and markers: the node computes 3D only for subscribers."""
+    def watch_3d(self, affordances: bool = True, markers: bool = False, part_cloud: bool = False) -> None:
+        """Subscribe (or unsubscribe) affordances, markers and part_cloud: the node computes 3D only for
+        subscribers."""
         for name, msg_type, store, wanted in (("affordances", AffordanceArray, self.affordances, affordances),
-                                              ("markers", MarkerArray, self.markers, markers)):
+                                              ("markers", MarkerArray, self.markers, markers),
+                                              ("part_cloud", PointCloud2, self.clouds, part_cloud)):
             if wanted and name not in self.subscriptions:
                 self.subscriptions[name] = self.harness.node.create_subscription(
                     msg_type, f"/{self.node_name}/{name}", lambda m, s=store: s.__setitem__(stamp_key(m), m),

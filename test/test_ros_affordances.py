@@ -13,13 +13,13 @@ import pytest
 import rclpy
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from ros_harness import AFFORDANCES, DepthCamera, Harness, segment_process, wait_for_log
+from ros_harness import AFFORDANCES, DepthCamera, Harness, segment_process, stamp_key, wait_for_log
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
 from partclipseg.affordances import load_affordances
 from partclipseg.factory import open_model
-from partclipseg.geometry.cloud import FLOAT32, read_xyz
+from partclipseg.geometry.cloud import FLOAT32, UINT32, read_fields, read_xyz
 from partclipseg.queries import parse_queries
 from partclipseg.geometry.regions import affordance_regions
 from partclipseg.data.samples import load_depth
@@ -121,6 +121,36 @@ def test_affordances_equal_the_core_library_and_keep_the_source_header(harness, 
     assert expected[1].affordance == "grasp"
     values = affordances_status(harness, lambda v, s: int(v["frames_3d"]) >= 1, "3D diagnostics", node)
     assert values["depth_topic"] == f"{PREFIX}/depth" and values["output_frame"] == "the image's optical frame"
+
+
+def test_part_cloud_is_the_regions_points_labelled(harness, camera, node, sample):
+    """part_cloud: one labelled PointCloud2 per frame, the core's region points with label = query index + 1 and
+    the region's score, in the output frame with the image's stamp; only while subscribed."""
+    camera.watch_3d(affordances=True, part_cloud=True)
+    try:
+        segmentation, _ = camera.frame(sample.rgb, depth_msg(sample), info_msg(sample), process=node)
+        stamp = stamp_key(segmentation)
+        harness.wait(lambda: stamp in camera.clouds, 10, "the part cloud of that frame", node)
+    finally:
+        camera.watch_3d(affordances=True, part_cloud=False)
+    later, _ = camera.frame(sample.rgb, depth_msg(sample), info_msg(sample), process=node)
+    harness.spin_for(0.5)
+    assert stamp_key(later) not in camera.clouds  # nobody subscribes part_cloud: none built
+    cloud = camera.clouds[stamp]
+    assert cloud.header == segmentation.header  # optical frame (no target_frame), the image's stamp
+    assert [(f.name, f.offset, f.datatype) for f in cloud.fields] == [
+        ("x", 0, FLOAT32), ("y", 4, FLOAT32), ("z", 8, FLOAT32), ("label", 12, UINT32), ("score", 16, FLOAT32)]
+    columns = read_fields(cloud.data, cloud.fields, ["x", "y", "z", "label", "score"], cloud.point_step,
+                          cloud.width, cloud.height, cloud.is_bigendian, cloud.row_step)
+    expected = core_regions(sample, QUERIES)
+    labels = {q: i + 1 for i, q in enumerate(parse_queries(QUERIES, affordances=load_affordances()))}
+    np.testing.assert_array_equal(np.stack([columns[n] for n in "xyz"], axis=1),
+                                  np.concatenate([r.geometry.points for r in expected]))
+    np.testing.assert_array_equal(columns["label"], np.concatenate(
+        [np.full(r.geometry.point_count, labels[r.query]) for r in expected]))
+    np.testing.assert_allclose(columns["score"], np.concatenate(
+        [np.full(r.geometry.point_count, r.score) for r in expected]), rtol=1e-6)
+    assert set(columns["label"].tolist()) == {1, 2} and cloud.width == sum(r.geometry.point_count for r in expected)
 
 
 def test_16uc1_millimetres_give_the_same_regions(camera, node, sample):

@@ -94,8 +94,8 @@ def test_every_waiting_camera_is_served_in_one_batch_and_none_waits_for_another(
     wait_until(lambda: worker.counts().processed == 3)
     assert batches == [["head 0"], ["head 5", "wrist 0!"]]  # newest of each, together, in first-seen key order
     head, wrist = worker.counts("head"), worker.counts("wrist")
-    assert (head.submitted, head.processed, head.dropped, head.failed) == (6, 2, 4, 0)
-    assert (wrist.submitted, wrist.processed, wrist.dropped, wrist.failed) == (1, 1, 0, 1)
+    assert (head.submitted, head.processed, head.dropped, head.failed, head.batched) == (6, 2, 4, 0, 1)
+    assert (wrist.submitted, wrist.processed, wrist.dropped, wrist.failed, wrist.batched) == (1, 1, 0, 1, 1)
     worker.submit("wrist 1", "wrist")  # the head camera stopped: the wrist is served alone
     wait_until(lambda: worker.counts("wrist").processed == 2)
     assert batches[-1] == ["wrist 1"]

@@ -209,6 +209,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print_delivery_table(args.delivery_seconds, args.resolutions)
         return 0
+    if args.cameras:
+        from .bench_cameras import print_cameras_table
+
+        print_cameras_table(args.cameras, args.sizes[-1], args.camera_seconds)
+        return 0
     use_shm_profile()
     resolutions = [_resolution(r) for r in args.resolutions]
     client = BenchClient()
@@ -258,5 +263,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="only the frame-delivery table: a camera process (default middleware settings or the "
                             "package's profile; best effort or reliable; raw or compressed) at 15 Hz into the node")
     bench.add_argument("--delivery-seconds", type=float, default=10.0, help="seconds per delivery case")
+    bench.add_argument("--cameras", type=int, default=0, metavar="N",
+                       help="only the multi-camera table: N cameras at 15 Hz into one node, against N single-camera "
+                            "nodes (model size: the last of --sizes)")
+    bench.add_argument("--camera-seconds", type=float, default=30.0, help="seconds measured per setup")
     bench.add_argument("--repeats", type=int, default=30, help="runs per step of the 3D stage table")
     bench.set_defaults(func=cmd_bench)

@@ -55,12 +55,13 @@ def cmd_camera(args: argparse.Namespace) -> int:
         depth_pub = node.create_publisher(CompressedImage if compressed else Image,
                                           args.depth_topic + (f"/{COMPRESSED_DEPTH}" if compressed else ""), qos)
         info_pub = node.create_publisher(CameraInfo, args.camera_info_topic, qos)
-    deadline = time.monotonic() + args.wait
-    while image_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-        rclpy.spin_once(node, timeout_sec=0.05)
-    time.sleep(args.settle)
     sent, start = 0, time.monotonic()
     try:
+        deadline = time.monotonic() + args.wait
+        while image_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        time.sleep(args.settle)
+        start = time.monotonic()
         while args.frames <= 0 or sent < args.frames:
             header = Header(stamp=node.get_clock().now().to_msg(), frame_id=args.frame_id)
             if depth_pub is not None:
