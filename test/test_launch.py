@@ -119,10 +119,13 @@ def test_every_documented_line_reaches_the_node(harness, tmp_path, where, tokens
         for parameter, value in parameter_overrides(values).items():
             assert harness.get_parameter_of(node, parameter) == value, f"{where}: {parameter}"
         if "active:" in process.log():
-            image = dict(remappings(values)).get("image", "image")
-            image = image if image.startswith("/") else f"{namespace.rstrip('/')}/{image}"
+            remaps = dict(remappings(values))
             suffix = "/compressed" if values.get("image_transport") == "compressed" else ""
-            assert f"active: segmenting {image}{suffix} " in process.log()
+            cameras = [c.strip() for c in values.get("cameras", "").split(";") if c.strip()]
+            for base in [f"{camera}/image" for camera in cameras] or ["image"]:
+                image = remaps.get(base, base)
+                image = image if image.startswith("/") else f"{namespace.rstrip('/')}/{image}"
+                wait_for_log(harness, process, f"active: segmenting {image}{suffix} ", timeout=10)
     finally:
         assert process.stop() == 0, process.log()[-3000:]
 
