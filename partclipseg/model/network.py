@@ -98,6 +98,8 @@ class PartCLIPSeg(nn.Module):
         self.decoder = Decoder(config)
         # the classes it was trained on, where its checkpoint says (prompt plans are anchored to them)
         self.trained_classes: tuple[PartQuery, ...] = ()
+        # "open" or "closed" (partclipseg.model_vocabulary) as its checkpoint says; None: not stated (random weights)
+        self.vocabulary: str | None = None
         if config.is_part_model:
             self.visual_adapter = Adapter(config.vision_width, config.adapter_hidden)
             self.non_object_embedding = nn.Parameter(torch.randn(1, config.projection_dim) * config.projection_dim**-0.5)
