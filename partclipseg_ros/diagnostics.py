@@ -101,6 +101,7 @@ class GeometryWindow:
     total_3d: int
     total_2d_only: int  # frames a 3D consumer wanted but that had no usable depth / camera_info / TF
     total_markers: int  # MarkerArrays published
+    total_withheld: int  # parts found in 2D whose 3D region was not published: implausible, no usable depth
     last_problem: str
     last_problem_age_s: float  # -1 when there was none
 
@@ -113,7 +114,7 @@ class GeometryStats:
         self._lock = threading.Lock()
         self._window_start = clock()
         self._window_ms: list[float] = []
-        self._total_3d = self._total_2d_only = self._total_markers = 0
+        self._total_3d = self._total_2d_only = self._total_markers = self._total_withheld = 0
         self._last_problem = ""
         self._last_problem_time: float | None = None
 
@@ -134,6 +135,13 @@ class GeometryStats:
             self._last_problem = message
             self._last_problem_time = self._clock()
 
+    def withheld(self, message: str) -> None:
+        """A part whose 3D region was not published (its inputs or mask cannot be trusted), and why."""
+        with self._lock:
+            self._total_withheld += 1
+            self._last_problem = message
+            self._last_problem_time = self._clock()
+
     def snapshot(self) -> GeometryWindow:
         with self._lock:
             now = self._clock()
@@ -146,6 +154,7 @@ class GeometryStats:
                 total_3d=self._total_3d,
                 total_2d_only=self._total_2d_only,
                 total_markers=self._total_markers,
+                total_withheld=self._total_withheld,
                 last_problem=self._last_problem,
                 last_problem_age_s=now - self._last_problem_time if self._last_problem_time is not None else -1.0,
             )
@@ -218,6 +227,7 @@ def affordance_status(name: str, hardware_id: str, level: bytes, message: str, w
         "frames_3d": str(window.total_3d),
         "frames_2d_only": str(window.total_2d_only),
         "markers_published": str(window.total_markers),
+        "parts_withheld": str(window.total_withheld),
         "window_frames_3d": str(window.frames_3d),
         "stage_ms_mean": f"{window.stage_ms_mean:.2f}",
         "last_problem": window.last_problem,
