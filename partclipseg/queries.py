@@ -65,8 +65,9 @@ def _check_name(name: str, what: str, query: str) -> str:
     return name
 
 
-def _check_text(text: object) -> str:
-    """``text`` if it is a string without control characters, else QueryError saying why."""
+def check_text(text: object) -> str:
+    """``text`` if it is a string without control characters, else QueryError saying why (also for tools that hand
+    a query to ROS, whose strings end at the first NUL)."""
     if not isinstance(text, str):
         raise QueryError(f"a query must be a string, got {type(text).__name__}")
     control = _CONTROL.search(text)
@@ -84,7 +85,7 @@ def _without_article(words: list[str]) -> list[str]:
 
 def parse_query(text: str) -> PartQuery:
     """Parse one query (no separators) into a :class:`PartQuery`."""
-    query = normalise(_check_text(text))
+    query = normalise(check_text(text))
     if not query:
         raise QueryError("empty query: give a part such as 'handle' or 'pot/handle'")
     if len(query) > MAX_QUERY_CHARS:
@@ -110,7 +111,7 @@ def parse_query(text: str) -> PartQuery:
 
 def parse_request(text: str, affordances: "AffordanceVocabulary") -> list[PartQuery] | None:
     """The queries an affordance request ("grasp:knife", "grasp:", "grasp") asks for; None if ``text`` is none."""
-    query = normalise(_check_text(text))
+    query = normalise(check_text(text))
     if ":" in query:
         affordance, _, obj = (s.strip() for s in query.partition(":"))
     elif query in affordances.names:
@@ -143,7 +144,7 @@ def parse_queries(spec: str | Iterable[str | PartQuery], max_queries: int = MAX_
         if isinstance(item, PartQuery):
             pieces: Sequence[str | PartQuery] = [item]
         elif isinstance(item, str):
-            _check_text(item)
+            check_text(item)
             if len(item) > MAX_QUERY_STRING_CHARS:
                 raise QueryError(
                     f"query string is {len(item)} characters long; the limit is {MAX_QUERY_STRING_CHARS}"
@@ -173,7 +174,7 @@ def parse_objects(spec: str | Iterable[str]) -> list[str]:
     items = [spec] if isinstance(spec, str) else list(spec)
     names: list[str] = []
     for item in items:
-        for piece in _SEPARATORS.split(_check_text(item)):
+        for piece in _SEPARATORS.split(check_text(item)):
             name = normalise(piece)
             if name and name not in names:
                 names.append(_check_name(name, "object", piece))

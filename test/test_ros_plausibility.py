@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rclpy
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from ros_harness import AFFORDANCES, DepthCamera, Harness, NodeProcess, wait_for_log
 from std_msgs.msg import Header
 
@@ -16,6 +19,7 @@ from partclipseg.defaults import BUNDLED_CHECKPOINT
 from partclipseg_ros.hostile_inputs import CAMERA_INFO_CASES, DEPTH_CASES, big_endian_depth
 from partclipseg_ros.image_conversion import numpy_to_image
 from partclipseg_ros.messages import camera_info_message
+from partclipseg_ros.segment_node import SegmentNode
 from partclipseg_ros.srv import SetQueries
 
 pytestmark = pytest.mark.ros
@@ -195,3 +199,21 @@ def test_plausibility_limits_are_run_time_parameters(harness, camera, node, kitc
     _, array = good_frame(camera, node, kitchen)
     assert [r.query for r in array.regions] == ["pot/lid"]
     assert np.isfinite(array.regions[0].pose.pose.position.z)
+
+
+def test_a_query_with_a_nul_is_refused_where_the_node_sees_it_whole():
+    """Over DDS a NUL ends the string before it leaves the sender ('pot\\x00handle' arrives as 'pot'); set in the
+    node's own process (launch, a composed node) the parameter is refused with the reason, and the set stays."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = SegmentNode("seg_nul", context=context, parameter_overrides=[
+            Parameter("random_weights", value="tiny"), Parameter("queries", value="pot/lid")])
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        result = node.set_parameters([Parameter("queries", value="pot\x00handle")])[0]
+        assert not result.successful and "would arrive cut short as 'pot'" in result.reason
+        assert [q.name for q in node._segmenter.queries] == ["pot/lid"]
+        node.close()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

@@ -4,7 +4,7 @@ import torch
 
 from conftest import make_tiny
 from partclipseg.preprocess import ImageError, as_rgb, preprocess
-from partclipseg.queries import QueryError, parse_queries
+from partclipseg.queries import PartQuery, QueryError, parse_queries
 from partclipseg.segmenter import Segmenter
 
 SIXTEEN = [f"object{i}/part{i % 5}" for i in range(16)]
@@ -155,3 +155,34 @@ def test_preprocess_matches_the_reference_processor(rgb_image):
     got = preprocess(as_rgb(rgb_image))
     assert got.shape == (1, 3, 352, 352)
     torch.testing.assert_close(got[0], torch.from_numpy(expected.transpose(2, 0, 1)), atol=1e-5, rtol=0)
+
+
+def test_affordance_requests_work_in_the_python_api(tiny_model):
+    """The Segmenter parses with the bundled affordance vocabulary by default ('grasp' never becomes a part named
+    'grasp'); another vocabulary replaces it."""
+    from partclipseg.affordances import parse_affordances
+
+    seg = Segmenter(tiny_model)
+    assert [(q.name, q.affordance) for q in seg.set_queries("grasp:knife; open:bottle; grasp")] == [
+        ("knife/handle", "grasp"), ("bottle/cap", "open"), ("handle", "grasp"), ("knob", "grasp"), ("grip", "grasp")]
+    mine = Segmenter(tiny_model, affordances=parse_affordances({"parts": {"spout": "pour"},
+                                                                "requests": {"pour": ["spout"]}}))
+    assert [q.name for q in mine.set_queries("pour:kettle")] == ["kettle/spout"]
+    with pytest.raises(QueryError, match="unknown affordance 'grasp'"):
+        mine.set_queries("grasp:knife")
+
+
+def test_closed_vocabulary_flags_queries_it_never_learned_and_open_never_does(rgb_image):
+    closed = make_tiny()
+    closed.vocabulary, closed.trained_classes = "closed", (PartQuery("handle", "pot"), PartQuery("lid", "pot"))
+    seg = Segmenter(closed)
+    seg.set_queries("pot/handle; handle; pot/body; cat/ear; lid; knob")
+    assert [q.name for q in seg.unknown_queries] == ["pot/body", "cat/ear", "knob"]
+    result = seg.segment(rgb_image)
+    assert [p.unknown_query for p in result.parts] == [False, False, True, True, False, True]
+    for vocabulary in ("open", None):  # official weights; random weights (nothing stated)
+        model = make_tiny()
+        model.vocabulary, model.trained_classes = vocabulary, closed.trained_classes
+        seg = Segmenter(model)
+        seg.set_queries("pot/handle; cat/ear")
+        assert seg.unknown_queries == [] and not any(p.unknown_query for p in seg.segment(rgb_image).parts)

@@ -10,13 +10,16 @@ import sys
 from typing import Sequence
 
 from partclipseg.factory import RANDOM_SIZES
-from partclipseg.cli import run
+from partclipseg.cli import run, with_defaults
+from partclipseg.queries import check_text
 
 from ..environment import share_path, use_shm_profile
 
 
 def ros_arguments(args: argparse.Namespace) -> list[str]:
     """The ``--ros-args`` list for the node: params file, then the option shortcuts, -p, -r and raw ROS args."""
+    if args.queries is not None:
+        check_text(args.queries)  # ROS would cut a NUL short silently
     out = ["--ros-args", "--params-file", str(args.params_file or share_path("config", "segment.yaml"))]
     overrides = {"queries": args.queries}
     if args.checkpoint is not None:
@@ -66,7 +69,7 @@ def build_parser(ros_args: Sequence[str] = ()) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for register in (add_segment_parser, demo.add_parser, bench.add_parser):
         register(sub)
-    return parser
+    return with_defaults(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
