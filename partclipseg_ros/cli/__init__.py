@@ -62,12 +62,12 @@ def add_segment_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser(ros_args: Sequence[str] = ()) -> argparse.ArgumentParser:
-    from . import bench, demo
+    from . import bench, demo, stress
 
     parser = argparse.ArgumentParser(prog="partclipseg-ros", description="PartCLIPSeg ROS 2 node.")
     parser.set_defaults(ros_args=list(ros_args))
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (add_segment_parser, demo.add_parser, bench.add_parser):
+    for register in (add_segment_parser, demo.add_parser, bench.add_parser, stress.add_parser):
         register(sub)
     return with_defaults(parser)
 
