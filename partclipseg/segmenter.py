@@ -21,7 +21,7 @@ import torch
 
 from .affordances import AffordanceVocabulary, load_affordances
 from .backends import Backend, TorchBackend
-from .defaults import MAX_QUERIES, MIN_PIXELS, MODES, SCORE_THRESHOLD
+from .defaults import MAX_QUERIES, MIN_PIXELS, MODES, SCORE_THRESHOLD, TEXT_CACHE
 from .model.network import PartCLIPSeg, QueryTensors, tokenize
 from .model_vocabulary import unknown_queries
 from .prompt_plan import PromptPlan
@@ -128,7 +128,11 @@ class Segmenter:
             device = next(self.model.parameters()).device
             encoded = self.model.encode_text(tokenize(new, self.model.config.context_length).to(device))
             self._text_cache.update(zip(new, encoded.float()))
-        return torch.stack([self._text_cache[p] for p in prompts])
+        features = torch.stack([self._text_cache[p] for p in prompts])
+        # bounded: a stream of ever new queries must not grow memory; the oldest prompts go first (dict order)
+        for stale in [p for p in self._text_cache if p not in prompts][:max(0, len(self._text_cache) - TEXT_CACHE)]:
+            del self._text_cache[stale]
+        return features
 
     def encode_image(self, image: np.ndarray, color_order: str = "rgb") -> ImageEncoding:
         """Check and encode one HxWx3 (or grey / 4-channel) uint8 image; raises ImageError on bad input."""

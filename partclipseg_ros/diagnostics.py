@@ -10,6 +10,8 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from .latest_frame import WorkerCounts
 
+THROTTLE_KEYS = 256  # beyond this many remembered messages, those whose period is over are forgotten
+
 
 @dataclass(frozen=True)
 class StatsWindow:
@@ -176,6 +178,8 @@ class Throttle:
         key = message if key is None else key
         with self._lock:
             now = self._clock()
+            if len(self._last) > THROTTLE_KEYS:  # bounded: ever new messages must not grow memory
+                self._forget(now)
             last = self._last.get(key)
             if last is not None and now - last < self.period:
                 self._held[key] = self._held.get(key, 0) + 1
@@ -183,6 +187,11 @@ class Throttle:
             self._last[key] = now
             held = self._held.pop(key, 0)
             return f"{message} ({held} more like this since)" if held else message
+
+    def _forget(self, now: float) -> None:
+        """Drop the keys whose period is over and that hold nothing back (they throttle nothing any more)."""
+        for key in [k for k, t in self._last.items() if now - t >= self.period and k not in self._held]:
+            del self._last[key]
 
 
 def diagnostic_status(

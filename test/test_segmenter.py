@@ -186,3 +186,18 @@ def test_closed_vocabulary_flags_queries_it_never_learned_and_open_never_does(rg
         seg = Segmenter(model)
         seg.set_queries("pot/handle; cat/ear")
         assert seg.unknown_queries == [] and not any(p.unknown_query for p in seg.segment(rgb_image).parts)
+
+
+def test_text_cache_is_bounded_under_ever_new_queries(tiny_model, rgb_image):
+    """Queries keep arriving from topics and services: the text features of old prompts are forgotten beyond
+    TEXT_CACHE, the active set's never (its result stays that of a fresh segmenter)."""
+    from partclipseg.defaults import TEXT_CACHE
+
+    seg = Segmenter(tiny_model)
+    for i in range(TEXT_CACHE // 4 + 50):
+        seg.set_queries(f"thing{i}/part{i}; other{i}/piece{i}")
+    assert len(seg._text_cache) <= TEXT_CACHE
+    seg.set_queries("pot/handle; knife handle")
+    fresh = Segmenter(tiny_model)
+    fresh.set_queries("pot/handle; knife handle")
+    np.testing.assert_array_equal(seg.segment(rgb_image).labels, fresh.segment(rgb_image).labels)
