@@ -21,6 +21,7 @@ MAX_QUERIES = 16  # also the engines' Qmax
 MAX_QUERY_CHARS = 64  # one query, after normalisation
 MAX_QUERY_STRING_CHARS = 2048  # one string holding several queries
 TEXT_CACHE = 1024  # text features of at most this many prompts are kept (a query set's prompts always)
+TOKEN_CACHE = 10_000  # words whose BPE the tokenizer keeps (open_clip's cache is unbounded otherwise)
 
 # --- backends and deployment (docs/deployment.md) ---
 PRECISIONS = ("fp32", "fp16", "bf16")  # every backend precision; each backend lists the ones it runs

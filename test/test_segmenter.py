@@ -201,3 +201,15 @@ def test_text_cache_is_bounded_under_ever_new_queries(tiny_model, rgb_image):
     fresh = Segmenter(tiny_model)
     fresh.set_queries("pot/handle; knife handle")
     np.testing.assert_array_equal(seg.segment(rgb_image).labels, fresh.segment(rgb_image).labels)
+
+
+def test_tokenizer_cache_is_bounded_and_tokens_stay_the_same():
+    from partclipseg.defaults import TOKEN_CACHE
+    from partclipseg.model.network import _TOKENIZERS, tokenize
+
+    reference = tokenize(["pot handle", "knife"], 77)
+    tokenizer = _TOKENIZERS[77]
+    for start in range(0, TOKEN_CACHE + 500, 500):
+        tokenize([" ".join(f"w{i}x" for i in range(start, start + 500))], 77)
+    assert len(tokenizer.cache) <= TOKEN_CACHE + 500
+    assert torch.equal(tokenize(["pot handle", "knife"], 77), reference)

@@ -71,6 +71,7 @@ class Tally:
     arrays: int = 0
     implausible: list[str] = field(default_factory=list)
     accepted_bad_parameters: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # why a valid frame was not answered
     samples: list[Sample] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     node: dict[str, str] = field(default_factory=dict)  # the node's latest /diagnostics values (both statuses)
@@ -126,7 +127,7 @@ class StressClient:
         self.query = self.node.create_publisher(String, f"/{NODE}/query", latched)
         self.set_queries = self.node.create_client(SetQueries, f"/{NODE}/set_queries")
         self.set_parameters = self.node.create_client(SetParameters, f"/{NODE}/set_parameters")
-        self.segmentations: dict[int, float] = {}  # stamp ns -> receive time (monotonic)
+        self.segmentations: dict[int, tuple[float, list[str]]] = {}  # stamp ns -> (receive time, its queries)
         self.arrays: dict[int, object] = {}
         self.pending: list[tuple[object, str]] = []  # parameter futures and what was asked
         self.node.create_subscription(PartSegmentation, f"/{NODE}/segmentation", self._on_segmentation, reliable)
@@ -138,7 +139,7 @@ class StressClient:
         self.Parameter = Parameter
 
     def _on_segmentation(self, msg) -> None:
-        self.segmentations[_stamp(msg.header)] = time.monotonic()
+        self.segmentations[_stamp(msg.header)] = (time.monotonic(), list(msg.queries))
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:
@@ -262,14 +263,37 @@ class Stress:
         t.sent += 1
 
     def valid_check(self, timeout: float = 30.0) -> bool:
-        """Restore the queries, send the valid frame (again every second: best effort) and wait for its answer."""
+        """Restore the queries and send the valid frame, which must be answered (its segmentation and its
+        AffordanceArray; with the bundled model holding the pot lid's region). A hostile query still in flight may
+        overtake the restoring service call: then the answer has other queries and the check is repeated."""
         c, t = self.client, self.tally
-        future = c.set_queries.call_async(c.SetQueries.Request(queries=[VALID_QUERIES]))
-        end = time.monotonic() + timeout
-        while not future.done() and time.monotonic() < end and self.alive():
-            c.spin(0.01)
-        stamp = self.next_stamp()
         t.valid_sent += 1
+        end = time.monotonic() + timeout
+        c.spin(0.2)  # hostile queries sent just before land first
+        while time.monotonic() < end and self.alive():
+            future = c.set_queries.call_async(c.SetQueries.Request(queries=[VALID_QUERIES]))
+            while not future.done() and time.monotonic() < end and self.alive():
+                c.spin(0.01)
+            answer = self._frame(end)
+            if answer is None:
+                break
+            queries, array, latency_ms = answer
+            if queries != [VALID_QUERIES]:
+                continue  # overtaken by a hostile query: restore and send again
+            if self.need_region and not [r for r in array.regions if r.query == VALID_QUERIES]:
+                t.unanswered.append(f"no {VALID_QUERIES} region: {len(array.regions)} regions")
+                return False
+            t.valid_answered += 1
+            t.latencies.append(latency_ms)
+            return True
+        t.unanswered.append(f"no answer within {timeout:g} s" if self.alive() else "the node died")
+        return False
+
+    def _frame(self, end: float) -> tuple[list[str], object, float] | None:
+        """Send the valid frame with a new stamp (again every second: best effort) until its segmentation and
+        AffordanceArray arrive: (its queries, the array, latency ms), or None at ``end``."""
+        c = self.client
+        stamp = self.next_stamp()
         sent_at = published = 0.0
         while time.monotonic() < end and self.alive():
             if time.monotonic() - published > 1.0:
@@ -279,14 +303,10 @@ class Stress:
                 published = time.monotonic()
                 sent_at = sent_at or published
             c.spin(0.01)
-            array = c.arrays.get(stamp)
-            if stamp in c.segmentations and array is not None:
-                if self.need_region and not [r for r in array.regions if r.query == VALID_QUERIES]:
-                    return False
-                t.valid_answered += 1
-                t.latencies.append((c.segmentations[stamp] - sent_at) * 1e3)
-                return True
-        return False
+            if stamp in c.segmentations and stamp in c.arrays:
+                received, queries = c.segmentations[stamp]
+                return queries, c.arrays[stamp], (received - sent_at) * 1e3
+        return None
 
     def sample(self, start: float, since_latency: int) -> None:
         self.tally.samples.append(Sample(time.monotonic() - start, self.tally.sent, rss_mb(self.process.pid),
@@ -310,9 +330,10 @@ def rss_mb(pid: int) -> float:
 
 
 def slope_mb_per_min(samples: list[Sample], skip_s: float) -> float | None:
-    """Least-squares RSS slope over the samples after ``skip_s`` (warm-up), MB per minute."""
+    """Least-squares RSS slope over the samples after ``skip_s`` (warm-up), MB per minute; None when they span less
+    than two minutes (a slope over seconds only measures the warm-up)."""
     points = [(s.seconds, s.rss_mb) for s in samples if s.seconds >= skip_s]
-    if len(points) < 3:
+    if len(points) < 3 or points[-1][0] - points[0][0] < 120:
         return None
     x, y = np.array(points).T
     return float(np.polyfit(x / 60.0, y, 1)[0])
@@ -414,7 +435,8 @@ def print_report(args: argparse.Namespace, tally: Tally, crashed: bool, unhandle
           f"refused, {node.get('frames_dropped', '?')} replaced by newer ones (latest frame only); 3D: "
           f"{node.get('frames_3d', '?')} frames, {node.get('frames_2d_only', '?')} in 2D only (3D inputs refused), "
           f"{node.get('parts_withheld', '?')} part regions withheld; {tally.arrays} AffordanceArrays received")
-    for line in (tally.implausible[:5] + [f"accepted: {p}" for p in tally.accepted_bad_parameters[:5]]):
+    for line in (tally.implausible[:5] + [f"accepted: {p}" for p in tally.accepted_bad_parameters[:5]]
+                 + [f"valid frame not answered: {u}" for u in tally.unanswered[:5]]):
         print(f"  {line}")
 
 
