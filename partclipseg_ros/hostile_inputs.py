@@ -2,8 +2,9 @@
 crashed nodes, hung them or became implausible 3D regions. ``partclipseg-ros stress`` sends all of them; the tests
 send each case on its own and check the node's answer (test_ros_plausibility.py).
 
-Each builder takes the valid frame (RGB, depth in metres, intrinsics) and returns one message; 3D cases pair with a
-valid colour image of the same stamp, so that the node's answer is about them alone.
+Each builder takes a part of the valid frame (its depth in metres, intrinsics or RGB) and returns one message; 3D
+cases are sent with a valid colour image and a valid partner of their stamp, so that the node's answer is about
+them alone.
 """
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ from partclipseg.queries import PartQuery, parse_queries
 from partclipseg.segmenter import Segmenter
 
 from . import parameters
-from .defaults import LOG_THROTTLE_S, NO_INPUT_WARNING_S, OUTPUT_DEPTH
+from .defaults import LOG_THROTTLE_S, MEMORY_TRIM_PERIOD_S, NO_INPUT_WARNING_S, OUTPUT_DEPTH
 from .depth_pairing import DepthPairing, FramePairings, NoDepth
 from .diagnostics import FrameStats, GeometryStats, Throttle, affordance_status, diagnostic_status
 from .environment import use_shm_profile
@@ -57,6 +57,7 @@ from .image_conversion import image_to_numpy, numpy_to_image
 from .messages import affordance_array, clear_markers, empty_segmentation, region_markers, segmentation_message
 from .msg import AffordanceArray, PartSegmentation
 from .latest_frame import LatestFrameWorker
+from .memory import release_free_memory
 from .srv import SetQueries
 from .tf_lookup import TfLookup, TransformUnavailable
 
@@ -117,6 +118,7 @@ class SegmentNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
+        self.create_timer(MEMORY_TRIM_PERIOD_S, release_free_memory)  # RSS stays flat (memory.py)
 
     @property
     def model_description(self) -> str:
