@@ -23,6 +23,7 @@ from .errors import CheckpointError
 from .defaults import weights_hint
 from .model.config import ModelConfig
 from .model.network import PartCLIPSeg
+from .model_vocabulary import CLOSED, KINDS, OPEN
 from .queries import PartQuery, QueryError, parse_query
 
 PREFIX = "partclipseg_model."
@@ -96,9 +97,45 @@ def _expected_shapes(rule: _Rule, ours: torch.Tensor) -> list[tuple[int, ...]]:
 # ----------------------------------------------------------------------------------------------- reading
 
 
+# What a file that is not a checkpoint usually is, by its first bytes (a saved download page is the common case).
+_SIGNATURES = (
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"), (b"%PDF", "a PDF document"), (b"\x1f\x8b", "gzip-compressed data (unpack it first)"),
+    (b"\x7fELF", "a program"), (b"<!doctype html", "a web page (a download link saved instead of the file)"),
+    (b"<html", "a web page (a download link saved instead of the file)"),
+)
+
+
+def _first_line(err: BaseException, limit: int = 160) -> str:
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else type(err).__name__
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+def _what_it_is(head: bytes) -> str:
+    """What a file that is not a PyTorch checkpoint looks like, from its first bytes."""
+    lowered = head.lstrip().lower()
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature) or lowered.startswith(signature):
+            return name
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unrecognised binary data"
+    printable = sum(c.isprintable() or c in "\r\n\t" for c in text)
+    return "a text file" if printable >= 0.95 * max(1, len(text)) else "unrecognised binary data"
+
+
 def _read(path: Path, trust: bool) -> Any:
+    """The object in a checkpoint file; :class:`CheckpointError` names what a wrong file is: missing, empty,
+    truncated, not a PyTorch checkpoint at all (the trust advice only for genuine pickles holding objects)."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}\n{weights_hint()}")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes): the download or copy did not finish; get it again")
+    with open(path, "rb") as file:
+        head = file.read(64)
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -106,20 +143,46 @@ def _read(path: Path, trust: bool) -> Any:
         try:
             return load_file(str(path))
         except (SafetensorError, OSError) as err:
-            raise CheckpointError(f"{path}: not a readable safetensors file ({err}); the file is truncated or corrupt") from err
-    head = path.read_bytes()[:4]
+            raise CheckpointError(f"{path}: not a readable safetensors file: the file is truncated or corrupt "
+                                  f"({_first_line(err)}); get it again") from err
+    if head.startswith(b"PK\x03\x04"):
+        kind = "zip"  # torch.save's format
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"{path}: the file is truncated: a PyTorch checkpoint is a zip archive, and this one "
+                                  f"ends after {size} bytes without the archive's directory; get it again")
+    elif len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        kind = "pickle"  # torch.save's legacy format (a pickle stream)
+    else:
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint: it looks like {_what_it_is(head)} ({size} bytes)")
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
-        text = str(err)
-        if "Weights only load failed" in text:
+        if "Weights only load failed" in str(err) and _intact(path, kind):
             raise CheckpointError(
                 f"{path}: holds Python objects beyond tensors, which are not loaded by default because unpickling can "
                 "run code. If you trust the file, load it with trust=True (CLI: --trust-checkpoint)."
             ) from err
-        if head.startswith(b"PK") or isinstance(err, (EOFError, zipfile.BadZipFile)) or "zip archive" in text:
-            raise CheckpointError(f"{path}: the file is truncated or corrupt ({text.splitlines()[0]}); download it again") from err
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({text.splitlines()[0] if text else type(err).__name__})") from err
+        raise CheckpointError(f"{path}: a PyTorch checkpoint that cannot be read: the file is truncated or corrupt "
+                              f"({_first_line(err)}); get it again") from err
+
+
+def _intact(path: Path, kind: str) -> bool:
+    """Whether a file that torch refused to unpickle safely is a complete pickle (then only trust would load it)."""
+    if kind == "zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return archive.testzip() is None and any(n.endswith("data.pkl") for n in archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return False
+    import pickletools
+
+    try:
+        with open(path, "rb") as file:
+            for _ in pickletools.genops(file):
+                pass
+    except Exception:  # noqa: BLE001 - any failure to walk the opcodes means a broken stream
+        return False
+    return True
 
 
 def _state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -229,7 +292,21 @@ def load_checkpoint(path: str | Path, expect: str | None = None, trust: bool = F
     model = model_from_state_dict(sd, arch, source=str(path))
     if arch == "partclipseg":
         model.trained_classes = _trained_classes(raw, path)
+    model.vocabulary = _vocabulary(raw, model.trained_classes, path)
     return model
+
+
+def _vocabulary(raw: Any, classes: tuple[PartQuery, ...], path: Path) -> str:
+    """The ``vocabulary`` mark ("open" or "closed"); without one: closed when the file lists its ``classes``
+    (written by this package's trainer before the mark existed), else open (the official files)."""
+    mark = raw.get("vocabulary") if isinstance(raw, Mapping) else None
+    if mark is None:
+        return CLOSED if classes else OPEN
+    if mark not in KINDS:
+        raise CheckpointError(f"{path}: its 'vocabulary' entry must be one of {', '.join(KINDS)}, got {mark!r}")
+    if mark == CLOSED and not classes:
+        raise CheckpointError(f"{path}: marked closed-vocabulary but lists no 'classes' (what it was trained on)")
+    return mark
 
 
 def _trained_classes(raw: Any, path: Path) -> tuple[PartQuery, ...]:
@@ -326,8 +403,9 @@ def save_official(
     model: PartCLIPSeg, path: str | Path, iteration: int = 0, dtype: torch.dtype | None = None, **extra: Any
 ) -> Path:
     """Write ``{"model": official state dict, "iteration": ..., **extra}`` (detectron2 layout), plus the model's
-    ``trained_classes`` as ``"classes"`` when it has them (the loader reads them back); ``dtype`` (e.g.
-    torch.float16, to ship small files) converts the floating-point tensors; the loader casts back."""
+    ``trained_classes`` as ``"classes"`` and its ``vocabulary`` ("open" or "closed") when it has them (the loader
+    reads them back); ``dtype`` (e.g. torch.float16, to ship small files) converts the floating-point tensors; the
+    loader casts back."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -335,7 +413,8 @@ def save_official(
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     classes = {"classes": [c.name for c in model.trained_classes]} if model.trained_classes else {}
-    torch.save({"model": state, "iteration": iteration, **classes, **extra}, tmp)
+    vocabulary = {"vocabulary": model.vocabulary} if model.vocabulary else {}
+    torch.save({"model": state, "iteration": iteration, **classes, **vocabulary, **extra}, tmp)
     tmp.replace(path)
     return path
 

@@ -20,6 +20,8 @@ OPEN_CLIP_ARCH = "ViT-B-16-quickgelu"  # tokenizer name (same BPE as HF CLIPToke
 MAX_QUERIES = 16  # also the engines' Qmax
 MAX_QUERY_CHARS = 64  # one query, after normalisation
 MAX_QUERY_STRING_CHARS = 2048  # one string holding several queries
+TEXT_CACHE = 1024  # text features of at most this many prompts are kept (a query set's prompts always)
+TOKEN_CACHE = 10_000  # words whose BPE the tokenizer keeps (open_clip's cache is unbounded otherwise)
 
 # --- backends and deployment (docs/deployment.md) ---
 PRECISIONS = ("fp32", "fp16", "bf16")  # every backend precision; each backend lists the ones it runs
@@ -43,7 +45,9 @@ MAX_IMAGE_PIXELS = 4096 * 4096
 
 # --- post-processing ---
 SCORE_THRESHOLD = 0.0  # official behaviour: no threshold, argmax only
+SCORE_THRESHOLD_RANGE = (0.0, 1.0)  # a probability (CLI and node parameter ranges)
 MIN_PIXELS = 0
+MIN_PIXELS_RANGE = (0, MAX_IMAGE_PIXELS)
 CLIPSEG_BACKGROUND_LOGIT = 0.0  # plain CLIPSeg has no background prompt: sigmoid 0.5 competes instead
 MODES = ("pred-all", "oracle")
 
@@ -76,6 +80,25 @@ OUTLIER_SAMPLES = 4096  # the median and MAD are taken over at most this many ev
 MIN_GEOMETRY_POINTS = 10  # fewer valid points under a mask: no pose
 CONFIDENCE_HALF_POINTS = 100  # the point-count factor of the confidence is 0.5 at this many points
 AXIS_HINT = (0.0, -1.0, 0.0)  # the grasp z axis is signed to point along this (camera frame: up in the image)
+
+# --- plausibility: what may become a 3D region (docs/geometry.md, "Plausibility") ---
+# Depth outside [DEPTH_MIN, DEPTH_MAX] metres is not used: RGB-D cameras measure from about 0.1-0.3 m (RealSense
+# D4xx from ~0.1 m at low resolution, Azure Kinect / Orbbec Femto from 0.25 m) to at most about 10 m (RealSense's
+# rated maximum; ToF cameras stop near 5.5 m), so anything outside is a sensor or encoding error, not a surface.
+DEPTH_MIN = 0.1
+DEPTH_MAX = 10.0
+DEPTH_LIMITS = (0.001, 1000.0)  # what depth_min / depth_max may be set to (metres)
+SATURATED_16UC1 = 65535  # 16UC1 cameras mark invalid or saturated pixels with the largest value
+# The largest side of a region a robot may act on: a handle, lid or wheel is well below an arm's reach (~0.85 m for
+# UR5e / Panda); a region larger than this is a mask that spilled over the scene.
+MAX_PART_EXTENT = 1.0
+MAX_PART_EXTENT_LIMITS = (0.01, 100.0)
+FIELD_OF_VIEW_DEG = (1.0, 170.0)  # a pinhole camera_info whose horizontal or vertical FOV lies outside is refused
+# Distortion coefficients per camera_info distortion_model (an empty D means none); images must be rectified.
+DISTORTION_LENGTHS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}
+# Byte order: depth whose values are plausible far more often with their bytes swapped is refused (the sample is
+# at most BYTE_ORDER_SAMPLES evenly strided pixels).
+BYTE_ORDER_SAMPLES = 16384
 
 # --- evaluation: part reports (what the node would publish; docs/training.md, Evaluation) ---
 REPORT_MIN_PIXELS = MIN_GEOMETRY_POINTS  # a Pred-All mask this large counts as reported: enough points for a pose

@@ -1,10 +1,18 @@
 """Colour overlays with a legend, shared by the CLI and the ROS node."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from .postprocess import PartResult
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+BANNER_RGB = (200, 0, 0)
+UNKNOWN_MARK = "(not learned)"  # a query a closed-vocabulary model was never trained on
+RANDOM_BANNER = "RANDOM WEIGHTS - masks are meaningless"
 
 # 16 well-separated colours (RGB); label i uses PALETTE[(i - 1) % 16]; 0 stays uncoloured.
 PALETTE = np.array(
@@ -22,6 +30,16 @@ def colour(label: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in PALETTE[(label - 1) % len(PALETTE)])
 
 
+def legend_lines(parts: Sequence["PartResult"]) -> list[str]:
+    """The legend of a segmentation: per query its name and score, "not found" when it has no pixel, and a mark
+    when a closed-vocabulary model never learned it (the CLI and the node draw the same)."""
+    lines = []
+    for part in parts:
+        text = f"{part.query.name} {part.score:.2f}" if part.pixel_count else f"{part.query.name}: not found"
+        lines.append(text + (f" {UNKNOWN_MARK}" if part.unknown_query else ""))
+    return lines
+
+
 def overlay(
     rgb: np.ndarray,
     labels: np.ndarray,
@@ -31,7 +49,8 @@ def overlay(
 ) -> np.ndarray:
     """Blend label colours over an RGB image and draw ``legend[i]`` beside the colour of label i + 1.
 
-    ``banner`` (e.g. a warning that weights are random) is written across the bottom in red.
+    Legend lines sit on a dark box and ``banner`` (e.g. a warning that weights are random) in white on a red bar
+    across the bottom, so both read on any photo.
     """
     table = np.zeros((256, 3), dtype=np.uint8)
     for value in range(1, 256):
@@ -43,15 +62,24 @@ def overlay(
     scale = max(0.4, min(rgb.shape[:2]) / 900)
     thick = max(1, int(round(scale * 2)))
     line = int(28 * scale) + 4
+    pad = max(2, line // 8)
     for i, text in enumerate(legend):
         y = 6 + i * line
+        (width, _), _ = cv2.getTextSize(text, FONT, scale, thick)
+        _shade(out, (4, y - pad // 2, line + 8 + width + pad, y + line - 6 + pad // 2))
         cv2.rectangle(out, (6, y), (6 + line - 6, y + line - 6), colour(i + 1), -1)
-        _text(out, text, (line + 6, y + line - 9), scale, thick, (255, 255, 255))
+        cv2.putText(out, text, (line + 6, y + line - 9), FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
     if banner:
-        _text(out, banner, (6, rgb.shape[0] - 10), scale, thick, (255, 40, 40))
+        (width, height), baseline = cv2.getTextSize(banner, FONT, scale, thick)
+        top = rgb.shape[0] - height - baseline - 2 * pad
+        cv2.rectangle(out, (0, top), (rgb.shape[1] - 1, rgb.shape[0] - 1), BANNER_RGB, -1)
+        cv2.putText(out, banner, (pad + 2, rgb.shape[0] - baseline - pad), FONT, scale, (255, 255, 255), thick,
+                    cv2.LINE_AA)
     return out
 
 
-def _text(img: np.ndarray, text: str, origin: tuple[int, int], scale: float, thick: int, rgb: tuple[int, int, int]) -> None:
-    cv2.putText(img, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
-    cv2.putText(img, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, rgb, thick, cv2.LINE_AA)
+def _shade(img: np.ndarray, box: tuple[int, int, int, int], darkness: float = 0.65) -> None:
+    """Darken ``box`` = (x0, y0, x1, y1) of ``img`` in place (clipped to the image)."""
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(img.shape[1], box[2]), min(img.shape[0], box[3])
+    if x1 > x0 and y1 > y0:
+        img[y0:y1, x0:x1] = (img[y0:y1, x0:x1] * (1 - darkness)).astype(np.uint8)

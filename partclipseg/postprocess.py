@@ -24,6 +24,7 @@ class PartResult:
     score: float  # mean probability over its pixels (0 when it has none)
     pixel_count: int
     roi: tuple[int, int, int, int]  # x, y, width, height (all 0 when empty)
+    unknown_query: bool = False  # a closed-vocabulary model was never trained on the query (set by the Segmenter)
 
 
 @dataclass

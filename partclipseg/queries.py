@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 _SEPARATORS = re.compile(r"[;,]")
 _WORD = re.compile(r"^[\w][\w '&.\-]*$")
-_ARTICLES = ("the ", "a ", "an ")
+_ARTICLES = ("the", "a", "an")
+_POSSESSIVE = re.compile(r"'s(?: |$)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # control characters other than tab and newline (spaces)
 
 
 
@@ -63,11 +65,27 @@ def _check_name(name: str, what: str, query: str) -> str:
     return name
 
 
-def parse_query(text: str) -> PartQuery:
-    """Parse one query (no separators) into a :class:`PartQuery`."""
+def check_text(text: object) -> str:
+    """``text`` if it is a string without control characters, else QueryError saying why (also for tools that hand
+    a query to ROS, whose strings end at the first NUL)."""
     if not isinstance(text, str):
         raise QueryError(f"a query must be a string, got {type(text).__name__}")
-    query = normalise(text)
+    control = _CONTROL.search(text)
+    if control:
+        nul = (" ROS strings end at the first NUL, so over a topic or service this query would arrive cut short "
+               f"as {text[:control.start()]!r}." if control.group() == "\x00" else "")
+        raise QueryError(f"query {text[:40]!r} holds the control character {control.group()!r} at position "
+                         f"{control.start()}: write only letters, digits, spaces and ' & . - / ; , :.{nul}")
+    return text
+
+
+def _without_article(words: list[str]) -> list[str]:
+    return words[1:] if words and words[0] in _ARTICLES else words
+
+
+def parse_query(text: str) -> PartQuery:
+    """Parse one query (no separators) into a :class:`PartQuery`."""
+    query = normalise(check_text(text))
     if not query:
         raise QueryError("empty query: give a part such as 'handle' or 'pot/handle'")
     if len(query) > MAX_QUERY_CHARS:
@@ -77,14 +95,12 @@ def parse_query(text: str) -> PartQuery:
         if len(pieces) != 2:
             raise QueryError(f"query {query!r}: use one '/' between object and part, e.g. 'pot/handle'")
         obj, part = pieces
-    elif "'s " in query:
-        obj, part = (s.strip() for s in query.split("'s ", 1))
-    elif " of " in query:
-        part, obj = (s.strip() for s in query.split(" of ", 1))
-        for article in _ARTICLES:
-            if obj.startswith(article):
-                obj = obj[len(article):]
-                break
+    elif _POSSESSIVE.search(query):
+        obj, part = (" ".join(_without_article(s.split())) for s in _POSSESSIVE.split(query, 1))
+    elif "of" in query.split(" "):
+        words = query.split(" ")
+        at = words.index("of")
+        part, obj = " ".join(_without_article(words[:at])), " ".join(_without_article(words[at + 1:]))
     else:
         words = query.split(" ")
         obj, part = " ".join(words[:-1]), words[-1]
@@ -95,7 +111,7 @@ def parse_query(text: str) -> PartQuery:
 
 def parse_request(text: str, affordances: "AffordanceVocabulary") -> list[PartQuery] | None:
     """The queries an affordance request ("grasp:knife", "grasp:", "grasp") asks for; None if ``text`` is none."""
-    query = normalise(text)
+    query = normalise(check_text(text))
     if ":" in query:
         affordance, _, obj = (s.strip() for s in query.partition(":"))
     elif query in affordances.names:
@@ -128,6 +144,7 @@ def parse_queries(spec: str | Iterable[str | PartQuery], max_queries: int = MAX_
         if isinstance(item, PartQuery):
             pieces: Sequence[str | PartQuery] = [item]
         elif isinstance(item, str):
+            check_text(item)
             if len(item) > MAX_QUERY_STRING_CHARS:
                 raise QueryError(
                     f"query string is {len(item)} characters long; the limit is {MAX_QUERY_STRING_CHARS}"
@@ -149,6 +166,19 @@ def parse_queries(spec: str | Iterable[str | PartQuery], max_queries: int = MAX_
     if len(queries) > max_queries:
         raise QueryError(f"{len(queries)} queries given; at most {max_queries} are served at once")
     return queries
+
+
+def parse_objects(spec: str | Iterable[str]) -> list[str]:
+    """The object names of ``mode="oracle"``: one string ("pot; knife", "pot, knife") or several, normalised as
+    queries are, without duplicates, in order (the CLI's --objects and the node's ``objects`` alike)."""
+    items = [spec] if isinstance(spec, str) else list(spec)
+    names: list[str] = []
+    for item in items:
+        for piece in _SEPARATORS.split(check_text(item)):
+            name = normalise(piece)
+            if name and name not in names:
+                names.append(_check_name(name, "object", piece))
+    return names
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from .affordances import AffordanceVocabulary, load_affordances
 from .backends import Backend, TorchBackend
-from .defaults import MAX_QUERIES, MIN_PIXELS, MODES, SCORE_THRESHOLD
+from .defaults import MAX_QUERIES, MIN_PIXELS, MODES, SCORE_THRESHOLD, TEXT_CACHE
 from .model.network import DecoderOutput, PartCLIPSeg, QueryTensors, tokenize
+from .model_vocabulary import unknown_queries
 from .prompt_plan import PromptPlan
 from .postprocess import Result, postprocess
 from .preprocess import as_rgb, preprocess
@@ -33,6 +35,7 @@ from .queries import PartQuery, parse_queries
 class _QueryState:
     plan: PromptPlan
     tensors: QueryTensors
+    unknown: frozenset[PartQuery]  # queries a closed-vocabulary model was never trained on
 
 
 @dataclass
@@ -49,7 +52,10 @@ class Segmenter:
     """Open-vocabulary part segmentation with a cached query set.
 
     Thread safety: :meth:`set_queries` may run while another thread segments; a frame uses the query set that
-    was active when :meth:`segment` started (the swap is a single reference assignment).
+    was active when its decoding started (the swap is a single reference assignment).
+
+    ``affordances``: the affordance vocabulary of the query parser ("grasp:knife", "grasp"; default the bundled
+    one, :func:`~partclipseg.affordances.load_affordances`).
     """
 
     def __init__(
@@ -61,9 +67,11 @@ class Segmenter:
         score_threshold: float = SCORE_THRESHOLD,
         min_pixels: int = MIN_PIXELS,
         max_queries: int = MAX_QUERIES,
+        affordances: AffordanceVocabulary | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.affordances = affordances if affordances is not None else load_affordances()
         self.model = model.eval()
         self.backend = backend or TorchBackend(model)
         self.mode = mode
@@ -80,6 +88,13 @@ class Segmenter:
         return list(state.plan.queries) if state else []
 
     @property
+    def unknown_queries(self) -> list[PartQuery]:
+        """The active queries a closed-vocabulary model was never trained on (their parts are flagged
+        ``unknown_query``; partclipseg.model_vocabulary)."""
+        state = self._state
+        return [q for q in state.plan.queries if q in state.unknown] if state else []
+
+    @property
     def plan(self) -> PromptPlan | None:
         """The active prompt plan (None before the first :meth:`set_queries`)."""
         state = self._state
@@ -93,12 +108,14 @@ class Segmenter:
     @torch.inference_mode()
     def set_queries(self, queries: str | Iterable[str | PartQuery]) -> list[PartQuery]:
         """Parse and activate a query set (raises :class:`QueryError` and keeps the old set on bad input)."""
-        parsed = parse_queries(queries, self.max_queries)
+        parsed = parse_queries(queries, self.max_queries, affordances=self.affordances)
+        model = self.model
         with self._lock:
-            plan = PromptPlan.build(parsed, self.model.config.is_part_model, anchor=self.model.trained_classes)
+            plan = PromptPlan.build(parsed, model.config.is_part_model, anchor=model.trained_classes)
             features = self._text_features(plan.prompts)
-            tensors = self.backend.prepare(self.model.condition(features, plan))
-            self._state = _QueryState(plan, tensors)
+            tensors = self.backend.prepare(model.condition(features, plan))
+            unknown = frozenset(unknown_queries(parsed, model.vocabulary, model.trained_classes))
+            self._state = _QueryState(plan, tensors, unknown)
         return parsed
 
     def clear_queries(self) -> None:
@@ -112,7 +129,11 @@ class Segmenter:
             device = next(self.model.parameters()).device
             encoded = self.model.encode_text(tokenize(new, self.model.config.context_length).to(device))
             self._text_cache.update(zip(new, encoded.float()))
-        return torch.stack([self._text_cache[p] for p in prompts])
+        features = torch.stack([self._text_cache[p] for p in prompts])
+        # bounded: a stream of ever new queries must not grow memory; the oldest prompts go first (dict order)
+        for stale in [p for p in self._text_cache if p not in prompts][:max(0, len(self._text_cache) - TEXT_CACHE)]:
+            del self._text_cache[stale]
+        return features
 
     def encode_image(self, image: np.ndarray, color_order: str = "rgb") -> ImageEncoding:
         """Check and encode one HxWx3 (or grey / 4-channel) uint8 image; raises ImageError on bad input."""
@@ -142,6 +163,8 @@ class Segmenter:
         result = postprocess(
             state.plan, out, encoding.size, mode or self.mode, objects, self.score_threshold, self.min_pixels
         )
+        for part in result.parts:
+            part.unknown_query = part.query in state.unknown
         done = time.perf_counter()
         result.timings = {
             "preprocess": encoding.preprocess_ms,
@@ -190,6 +213,8 @@ class Segmenter:
             one = DecoderOutput(main=out.main[i:i + 1], pair=None if out.pair is None else out.pair[i:i + 1])
             result = postprocess(state.plan, one, rgb.shape[:2], mode or self.mode, objects, self.score_threshold,
                                  self.min_pixels)
+            for part in result.parts:
+                part.unknown_query = part.query in state.unknown
             result.timings = {**shared, "postprocess": (time.perf_counter() - begin) * 1e3}
             results.append(result)
         return results

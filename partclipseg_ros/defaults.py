@@ -14,6 +14,7 @@ OUTPUT_DEPTH = 1  # outputs are reliable, keep last 1
 DIAGNOSTICS_PERIOD_S = 1.0
 NO_INPUT_WARNING_S = 5.0  # warn (with the likely cause) when an active node has had no image for this long
 LOG_THROTTLE_S = 5.0  # the same bad-input message is logged at most once per this many seconds
+MEMORY_TRIM_PERIOD_S = 10.0  # freed heap memory is returned to the system this often (memory.py)
 # depth + camera_info -> affordances and markers
 SYNC_INPUT_QOS = FOLLOW_PUBLISHERS  # depth and camera_info subscriptions
 SYNC_SLOP_S = 0.02  # depth / camera_info pair with a frame when their stamps differ by at most this (< 1/30 s)

@@ -12,7 +12,9 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from partclipseg.geometry.camera import CameraError, CameraIntrinsics
+from partclipseg.errors import CameraError
+from partclipseg.geometry.camera import CameraIntrinsics
+from partclipseg.geometry.plausibility import camera_info_intrinsics
 from partclipseg.preprocess import ImageError
 
 from .compressed import decode_depth
@@ -99,7 +101,9 @@ class DepthPairing:
         except ImageError as exc:
             raise NoDepth("depth encoding", f"depth image on {self.depth_topic} rejected: {exc}{TWO_D_ONLY}") from None
         try:
-            intrinsics = CameraIntrinsics.from_k(info.k, info.width, info.height)
+            roi = (info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height)
+            intrinsics = camera_info_intrinsics(info.k, info.width, info.height, info.d, info.distortion_model,
+                                                info.binning_x, info.binning_y, roi)
         except CameraError as exc:
             raise NoDepth("camera_info unusable",
                           f"camera_info on {self.camera_info_topic} cannot be used: {exc}{TWO_D_ONLY}") from None

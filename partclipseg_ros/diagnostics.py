@@ -10,6 +10,8 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from .latest_frame import WorkerCounts
 
+THROTTLE_KEYS = 256  # beyond this many remembered messages, those whose period is over are forgotten
+
 
 @dataclass(frozen=True)
 class StatsWindow:
@@ -101,6 +103,7 @@ class GeometryWindow:
     total_3d: int
     total_2d_only: int  # frames a 3D consumer wanted but that had no usable depth / camera_info / TF
     total_markers: int  # MarkerArrays published
+    total_withheld: int  # parts found in 2D whose 3D region was not published: implausible, no usable depth
     last_problem: str
     last_problem_age_s: float  # -1 when there was none
 
@@ -113,7 +116,7 @@ class GeometryStats:
         self._lock = threading.Lock()
         self._window_start = clock()
         self._window_ms: list[float] = []
-        self._total_3d = self._total_2d_only = self._total_markers = 0
+        self._total_3d = self._total_2d_only = self._total_markers = self._total_withheld = 0
         self._last_problem = ""
         self._last_problem_time: float | None = None
 
@@ -134,6 +137,13 @@ class GeometryStats:
             self._last_problem = message
             self._last_problem_time = self._clock()
 
+    def withheld(self, message: str) -> None:
+        """A part whose 3D region was not published (its inputs or mask cannot be trusted), and why."""
+        with self._lock:
+            self._total_withheld += 1
+            self._last_problem = message
+            self._last_problem_time = self._clock()
+
     def snapshot(self) -> GeometryWindow:
         with self._lock:
             now = self._clock()
@@ -146,6 +156,7 @@ class GeometryStats:
                 total_3d=self._total_3d,
                 total_2d_only=self._total_2d_only,
                 total_markers=self._total_markers,
+                total_withheld=self._total_withheld,
                 last_problem=self._last_problem,
                 last_problem_age_s=now - self._last_problem_time if self._last_problem_time is not None else -1.0,
             )
@@ -167,6 +178,8 @@ class Throttle:
         key = message if key is None else key
         with self._lock:
             now = self._clock()
+            if len(self._last) > THROTTLE_KEYS:  # bounded: ever new messages must not grow memory
+                self._forget(now)
             last = self._last.get(key)
             if last is not None and now - last < self.period:
                 self._held[key] = self._held.get(key, 0) + 1
@@ -174,6 +187,11 @@ class Throttle:
             self._last[key] = now
             held = self._held.pop(key, 0)
             return f"{message} ({held} more like this since)" if held else message
+
+    def _forget(self, now: float) -> None:
+        """Drop the keys whose period is over and that hold nothing back (they throttle nothing any more)."""
+        for key in [k for k, t in self._last.items() if now - t >= self.period and k not in self._held]:
+            del self._last[key]
 
 
 def diagnostic_status(
@@ -219,6 +237,7 @@ def affordance_status(name: str, hardware_id: str, level: bytes, message: str, w
         "frames_3d": str(window.total_3d),
         "frames_2d_only": str(window.total_2d_only),
         "markers_published": str(window.total_markers),
+        "parts_withheld": str(window.total_withheld),
         "window_frames_3d": str(window.frames_3d),
         "stage_ms_mean": f"{window.stage_ms_mean:.2f}",
         "last_problem": window.last_problem,

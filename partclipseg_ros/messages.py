@@ -14,6 +14,7 @@ from partclipseg.geometry.cloud import PackedCloud, pack_labelled
 from partclipseg.postprocess import PartResult, Result
 from partclipseg.queries import PartQuery
 from partclipseg.geometry.regions import AffordanceRegion as Region
+from partclipseg.overlay import UNKNOWN_MARK
 
 from .defaults import MARKER_AXIS_MIN_M, MARKER_LINE_WIDTH_M, MARKER_TEXT_HEIGHT_M
 from .image_conversion import numpy_to_image
@@ -36,6 +37,7 @@ def part_mask(labels: np.ndarray, part: PartResult, header: Header) -> PartMask:
         pixel_count=int(part.pixel_count),
         roi=RegionOfInterest(x_offset=x, y_offset=y, width=width, height=height, do_rectify=False),
         mask=numpy_to_image(crop, "mono8", header),
+        unknown_query=bool(part.unknown_query),
     )
 
 
@@ -101,6 +103,7 @@ def region_message(region: Region, header: Header) -> AffordanceRegion:
         score=region.score,
         point_count=g.point_count,
         points=point_cloud(region.cloud(), header),
+        unknown_query=region.unknown_query,
     )
 
 
@@ -131,6 +134,7 @@ def region_markers(regions: Sequence[Region], frame: Header) -> MarkerArray:
             axes.points += [origin, _point(g.centroid + length * g.rotation[:, k])]
             axes.colors += [colour, colour]
         affordance = f" ({region.affordance})" if region.affordance else ""
+        affordance += f" {UNKNOWN_MARK}" if region.unknown_query else ""
         label = Marker(header=frame, ns=MARKER_NAMESPACES[1], id=index, type=Marker.TEXT_VIEW_FACING,
                        action=Marker.ADD, pose=Pose(position=_point(g.centroid + length * g.rotation[:, 2]),
                                                     orientation=identity),

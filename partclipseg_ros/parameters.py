@@ -16,6 +16,9 @@ from partclipseg.backends import BACKENDS, BackendOptions
 from partclipseg.backends.options import option_fields
 from partclipseg.defaults import AXIS_HINT, MAX_IMAGE_PIXELS, MIN_GEOMETRY_POINTS, MIN_PIXELS, MODES, OUTLIER_MADS
 from partclipseg.defaults import OUTLIER_MIN_BAND, SCORE_THRESHOLD
+from partclipseg.defaults import DEPTH_LIMITS, DEPTH_MAX, DEPTH_MIN, MAX_PART_EXTENT, MAX_PART_EXTENT_LIMITS
+from partclipseg.defaults import MIN_PIXELS_RANGE, SCORE_THRESHOLD_RANGE
+from partclipseg.queries import parse_objects
 from partclipseg.factory import RANDOM_SIZES, Weights
 from partclipseg.geometry.parts import GeometrySettings
 
@@ -59,8 +62,9 @@ SPECS = (
          "set_queries", NOW),
     Spec("mode", MODES[0], "pred-all (objects predicted) or oracle (objects given in 'objects')", NOW, MODES),
     Spec("objects", "", "objects present in the scene for mode oracle, e.g. 'pot; knife'", NOW),
-    Spec("score_threshold", SCORE_THRESHOLD, "pixels below this probability are labelled 0", NOW, limits=(0.0, 1.0)),
-    Spec("min_pixels", MIN_PIXELS, "parts with fewer pixels are dropped", NOW, limits=(0, MAX_IMAGE_PIXELS)),
+    Spec("score_threshold", SCORE_THRESHOLD, "pixels below this probability are labelled 0", NOW,
+         limits=SCORE_THRESHOLD_RANGE),
+    Spec("min_pixels", MIN_PIXELS, "parts with fewer pixels are dropped", NOW, limits=MIN_PIXELS_RANGE),
     Spec("overlay", True, "publish overlay (rgb8 with legend) while someone subscribes", NOW),
     Spec("cameras", "", "names of several cameras served by this node, e.g. 'head; wrist': each has its inputs and "
          "outputs under its name (head/image, head/segmentation, ...); '' = one camera, plain topic names", CONFIGURE),
@@ -98,6 +102,15 @@ SPECS = (
          limits=(3, MAX_IMAGE_PIXELS)),
     Spec("axis_hint", tuple(AXIS_HINT), "camera-frame direction the pose's z axis is signed towards (3 numbers; "
          "default: up in the image)", NOW),
+    # plausibility: what may become a 3D region (docs/geometry.md, "Plausibility")
+    Spec("depth_min", DEPTH_MIN, "metres: nearer depth is not used (below what RGB-D cameras measure)", NOW,
+         limits=DEPTH_LIMITS),
+    Spec("depth_max", DEPTH_MAX, "metres: farther depth is not used (beyond what RGB-D cameras measure)", NOW,
+         limits=DEPTH_LIMITS),
+    Spec("max_part_extent", MAX_PART_EXTENT, "metres: a part region larger than this on any side is not published "
+         "(a mask that spilled over the scene)", NOW, limits=MAX_PART_EXTENT_LIMITS),
+    Spec("publish_unknown_3d", False, "publish 3D regions also for queries a closed-vocabulary model was never "
+         "trained on (flagged unknown_query; their masks are guesses)", NOW),
 )
 SPEC = {s.name: s for s in SPECS}
 CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -142,6 +155,10 @@ class NodeParameters:
     outlier_min_band: float
     min_depth_points: int
     axis_hint: tuple[float, ...]
+    depth_min: float
+    depth_max: float
+    max_part_extent: float
+    publish_unknown_3d: bool
 
     def with_changes(self, changes: Iterable[Parameter]) -> "NodeParameters":
         return dataclasses.replace(self, **{p.name: _python(p.value) for p in changes if p.name in SPEC})
@@ -149,7 +166,9 @@ class NodeParameters:
     def geometry_settings(self) -> GeometrySettings:
         """The core's geometry settings (raises ValueError for values it refuses, e.g. a zero axis_hint)."""
         return GeometrySettings(outlier_mads=self.outlier_mads, outlier_min_band=self.outlier_min_band,
-                                min_points=self.min_depth_points, axis_hint=self.axis_hint)
+                                min_points=self.min_depth_points, axis_hint=self.axis_hint,
+                                depth_min=self.depth_min, depth_max=self.depth_max,
+                                max_part_extent=self.max_part_extent)
 
     def weights(self) -> Weights:
         return Weights(self.checkpoint, self.random_weights, self.trust_checkpoint)
@@ -160,7 +179,7 @@ class NodeParameters:
 
     @property
     def object_list(self) -> list[str]:
-        return [o.strip() for o in self.objects.replace(",", ";").split(";") if o.strip()]
+        return parse_objects(self.objects)
 
     @property
     def camera_list(self) -> list[str]:

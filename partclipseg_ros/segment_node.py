@@ -33,8 +33,10 @@ from partclipseg.affordances import AffordanceVocabulary, load_affordances
 from partclipseg.backends import make_backend
 from partclipseg.errors import EXPECTED_ERRORS, GeometryInputError, ImageError, NoQueries, QueryError
 from partclipseg.factory import BackendFactory, open_segmenter
-from partclipseg.geometry.regions import affordance_regions
-from partclipseg.overlay import overlay
+from partclipseg.geometry.plausibility import QUIET_KINDS
+from partclipseg.geometry.regions import SkippedPart, affordance_regions
+from partclipseg.model_vocabulary import describe as describe_vocabulary, unknown_warning
+from partclipseg.overlay import RANDOM_BANNER, legend_lines, overlay
 from partclipseg.postprocess import Result
 from partclipseg.preprocess import as_rgb
 from partclipseg.queries import PartQuery, parse_queries
@@ -43,7 +45,7 @@ from partclipseg.segmenter import Segmenter
 from . import parameters
 from .camera_input import Frame, InputSettings, reliability_name
 from .channel import OUTPUTS_3D, Channel
-from .defaults import LOG_THROTTLE_S
+from .defaults import LOG_THROTTLE_S, MEMORY_TRIM_PERIOD_S
 from .depth_pairing import NoDepth
 from .diagnostics import FrameStats, GeometryStats, Throttle, affordance_status, diagnostic_status
 from .environment import use_shm_profile
@@ -52,10 +54,9 @@ from .messages import (
     affordance_array, clear_markers, empty_segmentation, part_cloud, region_markers, segmentation_message,
 )
 from .latest_frame import LatestFrameWorker
+from .memory import release_free_memory
 from .srv import SetQueries
 from .tf_lookup import TfLookup, TransformUnavailable
-
-RANDOM_BANNER = "RANDOM WEIGHTS - masks are meaningless"
 
 
 QUERY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -85,6 +86,7 @@ class SegmentNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
+        self.create_timer(MEMORY_TRIM_PERIOD_S, release_free_memory)  # RSS stays flat (memory.py)
 
     @property
     def model_description(self) -> str:
@@ -104,7 +106,7 @@ class SegmentNode(LifecycleNode):
             tf = TfLookup(self, p.target_frame) if p.target_frame else None
             segmenter, description = open_segmenter(
                 p.weights(), p.backend, p.backend_options(), self._make_backend, mode=p.mode,
-                score_threshold=p.score_threshold, min_pixels=p.min_pixels)
+                score_threshold=p.score_threshold, min_pixels=p.min_pixels, affordances=vocabulary)
             if queries:
                 segmenter.set_queries(queries)
         except Exception as exc:  # noqa: BLE001 - a failed configure must leave the node up and unconfigured
@@ -127,9 +129,11 @@ class SegmentNode(LifecycleNode):
         self._state = "inactive"
         random = " (outputs are marked: masks are meaningless)" if p.random_weights else ""
         cameras = f"cameras {', '.join(self._channels)}; " if p.camera_list else ""
-        self.get_logger().info(f"configured: {self._model_description}, backend {segmenter.backend.describe()}{random}; "
-                               f"{cameras}queries: {self._query_names() or 'none yet (publish one on query)'}; 3D in "
+        self.get_logger().info(f"configured: {self._model_description} ({self._vocabulary_description()}), backend "
+                               f"{segmenter.backend.describe()}{random}; {cameras}queries: "
+                               f"{self._query_names() or 'none yet (publish one on query)'}; 3D in "
                                f"{p.target_frame or 'the image optical frame'}")
+        self._warn_unknown_queries()
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -276,7 +280,7 @@ class SegmentNode(LifecycleNode):
         latency_ms = (self.get_clock().now().nanoseconds - (stamp.sec * 10**9 + stamp.nanosec)) / 1e6
         channel.stats.published(latency_ms, model_ms)
         if p.overlay and channel.subscribers("overlay") > 0:
-            legend = [f"{part.query.name} {part.score:.2f}" for part in result.parts] if result else []
+            legend = legend_lines(result.parts) if result else []
             labels = result.labels if result else np.zeros((height, width), dtype=np.uint8)
             banner = RANDOM_BANNER if p.random_weights else None
             drawn = overlay(as_rgb(image, color_order), labels, legend, banner=banner)
@@ -314,7 +318,7 @@ class SegmentNode(LifecycleNode):
                                                    frame.received + p.sync_wait, p.depth_scale)
             start = time.perf_counter()
             regions, skipped = affordance_regions(result.parts, result.labels, inputs.depth, inputs.intrinsics,
-                                                  inputs.depth_scale, self._settings)
+                                                  inputs.depth_scale, self._settings, p.publish_unknown_3d)
             if self._tf is not None:
                 rigid = self._tf.lookup(frame.header, p.tf_timeout)
                 regions = [rigid.region(region) for region in regions]
@@ -325,9 +329,22 @@ class SegmentNode(LifecycleNode):
             key = "tf" if isinstance(exc, TransformUnavailable) else "geometry input"
             self._report_2d_only(channel, key, f"{exc}; publishing 2D only")
             return None
-        if skipped:
-            channel.last_part_without_3d = f"{skipped[-1].query.name}: {skipped[-1].reason}"
+        self._report_withheld(channel, skipped)
         return regions, start
+
+    def _report_withheld(self, channel: Channel, skipped: list[SkippedPart]) -> None:
+        """Parts found in 2D without a 3D region this frame: the last one in the 3D diagnostics, and for the
+        kinds that mean untrustworthy inputs or masks (not a speck, not an unknown query: warned per query set) a
+        warning throttled per kind, and the reason as the 3D status."""
+        for part in skipped:
+            channel.last_part_without_3d = f"{part.query.name}: {part.reason}"
+            if part.kind not in QUIET_KINDS:
+                where = f" in {channel.name}" if channel.name else ""
+                message = f"no 3D region for {part.query.name}{where} ({part.kind}): {part.reason}"
+                channel.geometry.withheld(message)
+                line = self._throttle(message, f"{channel.name} 3D {part.kind}")
+                if line is not None:
+                    self.get_logger().warning(line)
 
     def _on_frame_error(self, frame: Frame, exc: Exception) -> None:
         if not self.context.ok():
@@ -343,6 +360,27 @@ class SegmentNode(LifecycleNode):
     # --- queries ---------------------------------------------------------------------------------------------
     def _query_names(self) -> str:
         return "; ".join(q.name for q in self._segmenter.queries) if self._segmenter else ""
+
+    def _vocabulary_description(self) -> str:
+        model = self._segmenter.model if self._segmenter else None
+        return describe_vocabulary(model.vocabulary, model.trained_classes) if model else ""
+
+    def _unknown_message(self) -> str:
+        """The warning for the active queries a closed-vocabulary model never learned ('' when there are none)."""
+        unknown = self._segmenter.unknown_queries if self._segmenter else []
+        if not unknown:
+            return ""
+        allowed = ("their 3D regions are published, flagged unknown_query (publish_unknown_3d)"
+                   if self.params.publish_unknown_3d else
+                   "no 3D regions for them (set publish_unknown_3d to publish them flagged)")
+        return (f"{unknown_warning(unknown, self._segmenter.model.trained_classes)}; their masks are flagged "
+                f"unknown_query and {allowed}")
+
+    def _warn_unknown_queries(self) -> None:
+        """Once per query set: the queries the model never learned."""
+        message = self._unknown_message()
+        if message:
+            self.get_logger().warning(message)
 
     def _parse(self, text: str, params: parameters.NodeParameters | None = None) -> list[PartQuery]:
         """The one parser with the affordance vocabulary ("grasp:knife"): the loaded one, else ``params``' file."""
@@ -365,6 +403,7 @@ class SegmentNode(LifecycleNode):
                 return False, message
             message = f"queries from {source}: {self._query_names()}"
         self.get_logger().info(message)
+        self._warn_unknown_queries()
         if sync_parameter:
             self.set_parameters([Parameter("queries", value=self._query_names())])
         return True, message
@@ -438,6 +477,9 @@ class SegmentNode(LifecycleNode):
         if level == DiagnosticStatus.OK and 0 <= window.last_error_age_s <= window.seconds:
             level, message = DiagnosticStatus.WARN, window.last_error
         camera = channel.camera if channel else None
+        unknown = self._unknown_message()
+        if level == DiagnosticStatus.OK and unknown:
+            level, message = DiagnosticStatus.WARN, unknown
         values = {
             "state": self._state,
             "camera": channel.name if channel else "",
@@ -445,6 +487,8 @@ class SegmentNode(LifecycleNode):
             "backend": self._segmenter.backend.describe() if self._segmenter else "",
             "random_weights": str(bool(self.params.random_weights)).lower(),
             "active_queries": self._query_names(),
+            "vocabulary": self._vocabulary_description(),
+            "unknown_queries": "; ".join(q.name for q in self._segmenter.unknown_queries) if self._segmenter else "",
             "input_topic": camera.image.topic_name if camera else "",
             "input_transport": self.params.image_transport,
             "input_qos": f"{self.params.input_qos}, depth {self.params.input_depth}",
@@ -475,6 +519,8 @@ class SegmentNode(LifecycleNode):
             "output_frame": p.target_frame or "the image's optical frame",
             "sync_slop_s": f"{p.sync_slop:g}",
             "last_part_without_3d": channel.last_part_without_3d if channel else "",
+            "depth_range_m": f"{p.depth_min:g}-{p.depth_max:g}",
+            "max_part_extent_m": f"{p.max_part_extent:g}",
         }
         return affordance_status(self._status_name(channel, "affordances"), self.get_name(), level, message,
                                  window, values)

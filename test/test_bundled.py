@@ -1,5 +1,7 @@
 """The shipped model (docs/training.md, "The bundled model"): small, in the official layout, and it segments the
 parts of synthetic kitchen scenes it has never seen (weakly: docs/training.md), and the demo's lid is found in 3D."""
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,10 @@ from partclipseg.checkpoint import load_checkpoint
 from partclipseg.data import open_dataset
 from partclipseg.data.synth import generate, kitchen_classes
 from partclipseg.defaults import BUNDLED_CHECKPOINT, BUNDLED_OBJECTS, REPORT_MIN_OVERLAP
-from partclipseg.geometry.parts import PartGeometry, part_geometry
+from partclipseg.geometry.parts import GeometrySettings, PartGeometry, part_geometry
+from partclipseg.geometry.plausibility import IMPLAUSIBLE, UNKNOWN_QUERY
+from partclipseg.geometry.regions import affordance_regions
+from partclipseg.train.trainer import export_weights
 from partclipseg.evaluate import evaluate
 from partclipseg.queries import PartQuery, parse_queries
 from partclipseg.data.samples import SAMPLES, kitchen_scene, load_depth
@@ -90,3 +95,54 @@ def test_bundled_model_gives_the_demo_no_false_grasp_region(demo):
             on_part = (found & _truth(scene, query)).sum() / found.sum()
             assert on_part >= REPORT_MIN_OVERLAP, f"{query.name}: {found.sum()} pixels, {on_part:.0%} on the part"
     assert regions >= 1  # the lid's
+
+
+def _tensor_digest(path) -> str:
+    digest = hashlib.sha256()
+    for key, tensor in torch.load(path, map_location="cpu", weights_only=True)["model"].items():
+        digest.update(key.encode() + str(tensor.dtype).encode() + tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def test_bundled_checkpoint_is_marked_closed_and_reexports_to_the_same_file(bundled, tmp_path):
+    """The file says it is closed-vocabulary; its tensors are those first shipped (digest of that file), and
+    exporting the loaded model as the trainer does (scripts/train_bundled.sh) writes this very file."""
+    state = torch.load(BUNDLED_CHECKPOINT, map_location="cpu", weights_only=True)
+    assert state["vocabulary"] == "closed" and bundled.vocabulary == "closed"
+    assert _tensor_digest(BUNDLED_CHECKPOINT) == "d254481ddc1bea2b7578adefe877171c981e8b5a3e6d61d6cca3c71df495e6b6"
+    again = export_weights(bundled, tmp_path / BUNDLED_CHECKPOINT.name, iteration=state["iteration"])
+    assert again.read_bytes() == BUNDLED_CHECKPOINT.read_bytes()
+
+
+def test_bundled_model_flags_what_it_never_learned_and_withholds_its_3d(bundled):
+    """The issue's cases on the motorcycle photo: cat/ear, motorbike/wheel, cup/handle and what 'grasp' expands to
+    beyond the kitchen classes (knob, grip) are flagged and get no 3D region; pot/handle and the bare 'handle' are
+    known (and refused here as implausibly large instead)."""
+    segmenter = Segmenter(bundled)
+    segmenter.set_queries("cat/ear; motorbike/wheel; cup/handle; pot/handle; grasp")
+    unknown = {"cat/ear", "motorbike/wheel", "cup/handle", "knob", "grip"}
+    assert {q.name for q in segmenter.unknown_queries} == unknown
+    motorcycle = load_depth("motorcycle")
+    result = segmenter.segment(motorcycle.rgb)
+    assert {p.query.name for p in result.parts if p.unknown_query} == unknown
+    regions, skipped = affordance_regions(result.parts, result.labels, motorcycle.depth, motorcycle.intrinsics)
+    withheld = {s.query.name for s in skipped if s.kind == UNKNOWN_QUERY}
+    assert withheld == {p.query.name for p in result.parts if p.unknown_query and p.pixel_count} >= {"cup/handle"}
+    assert not any(r.unknown_query or r.query.name in unknown for r in regions)
+    allowed, _ = affordance_regions(result.parts, result.labels, motorcycle.depth, motorcycle.intrinsics,
+                                    settings=GeometrySettings(max_part_extent=100.0), allow_unknown=True)
+    flagged = {r.query.name for r in allowed if r.unknown_query}
+    assert flagged == withheld and all(r.unknown_query == (r.query.name in unknown) for r in allowed)
+
+
+def test_geometry_docs_example_on_the_motorcycle_is_refused_as_implausible(bundled):
+    """docs/geometry.md's example ('grasp:knife; pot/lid') on the motorcycle photo: the knife's handle is one of the
+    model's classes, but its mask spills over the motorcycle (a 2.05 x 1.30 x 1.95 m region): refused."""
+    segmenter = Segmenter(bundled)
+    segmenter.set_queries("grasp:knife; pot/lid")
+    motorcycle = load_depth("motorcycle")
+    result = segmenter.segment(motorcycle.rgb)
+    assert not segmenter.unknown_queries and result.parts[0].pixel_count > 1000
+    regions, skipped = affordance_regions(result.parts, result.labels, motorcycle.depth, motorcycle.intrinsics)
+    assert regions == [] and [(s.query.name, s.kind) for s in skipped] == [("knife/handle", IMPLAUSIBLE)]
+    assert "larger than max_part_extent 1 m" in skipped[0].reason

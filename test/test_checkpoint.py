@@ -104,8 +104,64 @@ def test_truncated(tmp_path, tiny_model):
     path = save_official(tiny_model, tmp_path / "ck.pth")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+    with pytest.raises(CheckpointError, match="the file is truncated: a PyTorch checkpoint is a zip archive"):
         load_checkpoint(path)
+
+
+def _png() -> bytes:
+    import cv2
+
+    return cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+
+
+@pytest.mark.parametrize("content, cause", [
+    (lambda ck: b"", "the file is empty (0 bytes)"),
+    (lambda ck: ck[:100], "the file is truncated"),
+    (lambda ck: ck[: len(ck) - 200], "the file is truncated"),
+    (lambda ck: _png(), "not a PyTorch checkpoint: it looks like a PNG image"),
+    (lambda ck: b"\xff\xd8\xff\xe0" + bytes(100), "not a PyTorch checkpoint: it looks like a JPEG image"),
+    (lambda ck: b"<!DOCTYPE html><html><title>Google Drive - Virus scan warning", "a web page"),
+    (lambda ck: b"iteration: 5\nmodel: weights\n", "not a PyTorch checkpoint: it looks like a text file"),
+    (lambda ck: bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)), "unrecognised binary data"),
+    (lambda ck: b"\x80\x02" + bytes(np.random.default_rng(2).integers(0, 256, 500, dtype=np.uint8)), "truncated or corrupt"),
+])
+def test_wrong_files_name_their_cause_before_any_trust_advice(tmp_path, tiny_model, content, cause):
+    """0-byte, truncated, image, text, web page and random files say what they are; the --trust-checkpoint advice
+    is only given for complete pickles that hold Python objects."""
+    checkpoint = save_official(tiny_model, tmp_path / "ck.pth").read_bytes()
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content(checkpoint))
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert cause in str(err.value) and "trust" not in str(err.value)
+    assert str(err.value).startswith(f"{path}: ")  # our sentence first; any internal text only after it
+
+
+def test_vocabulary_mark_is_written_and_read(tmp_path, tiny_model):
+    """Official files (no mark, no classes) are open; this package's files say so; a file listing its classes
+    without a mark (trained here before the mark existed) is read as closed."""
+    official = load_checkpoint(save_official(tiny_model, tmp_path / "official.pth"))
+    assert official.vocabulary == "open" and official.trained_classes == ()
+    model = make_tiny()
+    model.trained_classes = (PartQuery("handle", "pot"), PartQuery("lid", "pot"))
+    unmarked = tmp_path / "unmarked.pth"
+    save_official(model, unmarked)
+    assert "vocabulary" not in torch.load(unmarked, weights_only=True)
+    assert load_checkpoint(unmarked).vocabulary == "closed"
+    for mark in ("open", "closed"):
+        model.vocabulary = mark
+        path = save_official(model, tmp_path / f"{mark}.pth")
+        assert torch.load(path, weights_only=True)["vocabulary"] == mark
+        assert load_checkpoint(path).vocabulary == mark
+    for raw, message in (({"vocabulary": "half"}, "must be one of open, closed"),
+                         ({"vocabulary": "closed", "classes": None}, "lists no 'classes'")):
+        state = torch.load(tmp_path / "closed.pth", weights_only=True)
+        state.update(raw)
+        if state["classes"] is None:
+            del state["classes"]
+        torch.save(state, tmp_path / "bad.pth")
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(tmp_path / "bad.pth")
 
 
 def test_plain_clip_is_refused(tmp_path, tiny_model):

@@ -14,6 +14,7 @@ from partclipseg.geometry.parts import (
     label_geometries,
     part_geometry,
 )
+from partclipseg.geometry.plausibility import NO_DEPTH, TOO_SMALL
 from partclipseg.geometry.rotations import grasp_frame, matrix_from_quaternion, quaternion_from_matrix
 from partclipseg.postprocess import PartResult
 from partclipseg.queries import PartQuery
@@ -133,6 +134,10 @@ def test_millimetres_metres_and_scale():
     as_float_mm = part_geometry(mask, out.depth * 1000.0, K, depth_scale=0.001)  # a float image in mm
     np.testing.assert_allclose(as_float_mm.centroid, metres.centroid, atol=1e-6)
     wrong = part_geometry(mask, out.depth_mm(), K, depth_scale=1.0)  # mm read as metres: 1000x too far
+    assert isinstance(wrong, NoGeometry) and wrong.kind == NO_DEPTH and wrong.valid_pixels == 0
+    assert "farther than depth_max 10 m" in wrong.reason and "check depth_scale" in wrong.reason
+    far = GeometrySettings(depth_max=1000.0, max_part_extent=100.0)  # a range that lets the wrong scale through
+    wrong = part_geometry(mask, out.depth_mm(), K, depth_scale=1.0, settings=far)
     assert wrong.centroid[2] == pytest.approx(1000 * metres.centroid[2], rel=0.01)
 
 
@@ -159,7 +164,8 @@ def test_invalid_depth_is_dropped_and_lowers_confidence():
 
     depth[mask] = np.nan
     none = part_geometry(mask, depth, K)
-    assert isinstance(none, NoGeometry) and none.valid_pixels == 0 and "valid depth" in none.reason
+    assert isinstance(none, NoGeometry) and none.valid_pixels == 0 and none.kind == NO_DEPTH
+    assert f"0 of its {len(rows)} pixels have usable depth" in none.reason and "NaN or infinite" in none.reason
     mm = out.depth_mm()
     mm[mask] = 0
     assert isinstance(part_geometry(mask, mm, K), NoGeometry)
@@ -191,8 +197,8 @@ def test_empty_one_pixel_and_tiny_masks():
     one = np.zeros(K.size, bool)
     one[240, 320] = True
     single = part_geometry(one, out.depth, K)
-    assert isinstance(single, NoGeometry) and (single.mask_pixels, single.valid_pixels) == (1, 1)
-    assert "at least" in single.reason
+    assert isinstance(single, NoGeometry) and (single.mask_pixels, single.kind) == (1, TOO_SMALL)
+    assert "at least 10" in single.reason
     # three points in a row: a line has an axis; with min_points=3 it is a (degenerate but defined) pose
     line = np.zeros(K.size, bool)
     line[240, 320:323] = True
@@ -250,19 +256,20 @@ def test_affordance_regions_of_a_segmentation_result():
     labels[out.mask(1)] = 1
     labels[out.mask(2)] = 2
     spot = np.zeros(K.size, bool)
-    spot[5:8, 5:8] = True  # a 9-pixel "part" where the camera has no depth
+    spot[5:9, 5:9] = True  # a 16-pixel "part" where the camera has no depth
     labels[spot] = 3
     depth[spot] = 0
     parts = [
         PartResult(PartQuery("handle", "knife", "grasp"), 1, 0.8, int(out.mask(1).sum()), (0, 0, 1, 1)),
         PartResult(PartQuery("blade", "knife", "avoid"), 2, 0.5, int(out.mask(2).sum()), (0, 0, 1, 1)),
-        PartResult(PartQuery("spout", "kettle"), 3, 0.4, 9, (5, 5, 3, 3)),
+        PartResult(PartQuery("spout", "kettle"), 3, 0.4, 16, (5, 5, 4, 4)),
         PartResult(PartQuery("lid", "pot", "open"), 4, 0.0, 0, (0, 0, 0, 0)),
     ]
     regions, skipped = affordance_regions(parts, labels, depth, K)
     assert [r.query.name for r in regions] == ["knife/handle", "knife/blade"]
     assert [r.affordance for r in regions] == ["grasp", "avoid"]
-    assert [(s.query.name, "valid depth" in s.reason) for s in skipped] == [("kettle/spout", True)]
+    assert [(s.query.name, s.kind) for s in skipped] == [("kettle/spout", NO_DEPTH)]
+    assert "0 of its 16 pixels have usable depth" in skipped[0].reason and "16 zero (no depth)" in skipped[0].reason
     handle_region = regions[0]
     assert handle_region.score == pytest.approx(0.8 * handle_region.geometry.confidence)
     cloud = handle_region.cloud()

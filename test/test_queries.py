@@ -1,7 +1,9 @@
+import re
+
 import pytest
 
 from partclipseg.defaults import MAX_QUERIES, MAX_QUERY_CHARS
-from partclipseg.queries import PartQuery, QueryError, Vocabulary, parse_queries, parse_query
+from partclipseg.queries import PartQuery, QueryError, Vocabulary, parse_objects, parse_queries, parse_query
 
 
 @pytest.mark.parametrize(
@@ -83,3 +85,38 @@ def test_vocabulary_order_is_official():
     cased = Vocabulary.from_queries([PartQuery("head", "Komodo dragon"), PartQuery("body", "American alligator"),
                                      PartQuery("tail", "ape")])
     assert cased.objects == ("American alligator", "Komodo dragon", "ape")
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("handle of the", "the object is empty"),
+    ("handle of", "the object is empty"),
+    ("of the pot", "the part is empty"),
+    ("pot's", "the part is empty"),
+    ("pot\x00handle", "control character '\\x00' at position 3"),
+    ("pot\x1bhandle", "control character '\\x1b'"),
+    ("pot/handle; knife\x07", "control character '\\x07'"),
+])
+def test_broken_forms_are_refused_with_the_reason(text, reason):
+    with pytest.raises(QueryError, match=re.escape(reason)):
+        parse_queries(text)
+
+
+def test_a_nul_is_refused_and_says_what_ros_would_make_of_it():
+    """ROS strings end at the first NUL: over a topic 'pot\\x00handle' arrives as 'pot'. Where the parser sees the
+    whole string (library, CLI, node parameters set in-process) it refuses it instead of segmenting 'pot'."""
+    with pytest.raises(QueryError, match="would arrive cut short as 'pot'"):
+        parse_queries("pot\x00handle")
+
+
+def test_articles_and_possessives():
+    assert [q.name for q in parse_queries("the handle of the pot; a knife's handle; handle of a mug")] == [
+        "pot/handle", "knife/handle", "mug/handle"]
+    assert parse_queries("o'shea's cup")[0] == PartQuery("cup", "o'shea")
+
+
+def test_objects_are_parsed_like_the_node_parameter():
+    assert parse_objects("pot; knife, Pot") == ["pot", "knife"]
+    assert parse_objects(["pot", "knife; mug"]) == ["pot", "knife", "mug"]
+    assert parse_objects(" ; ") == []
+    with pytest.raises(QueryError):
+        parse_objects("pot\x00")

@@ -20,6 +20,7 @@ from visualization_msgs.msg import Marker
 from partclipseg.affordances import load_affordances
 from partclipseg.factory import open_model
 from partclipseg.geometry.cloud import FLOAT32, UINT32, read_fields, read_xyz
+from partclipseg.geometry.parts import GeometrySettings
 from partclipseg.queries import parse_queries
 from partclipseg.geometry.regions import affordance_regions
 from partclipseg.data.samples import load_depth
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.ros
 NODE = "seg_d"
 PREFIX = "/test_d"
 QUERIES = "motorbike/wheel; grasp:motorbike"  # -> motorbike/wheel, motorbike/handle (grasp)
+# random weights: each query covers a random third of the scene, metres wide; this module compares the node's
+# numbers with the core's, so both let regions that large through (test_ros_plausibility.py tests the limit)
+MAX_PART_EXTENT = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,8 @@ def harness():
 @pytest.fixture(scope="module")
 def node(harness, tmp_path_factory):
     process = segment_process(tmp_path_factory.mktemp("seg_d") / "node.log", NODE, QUERIES,
-                              {topic: f"{PREFIX}/{topic}" for topic in ("image", "depth", "camera_info")})
+                              {topic: f"{PREFIX}/{topic}" for topic in ("image", "depth", "camera_info")},
+                              {"max_part_extent": str(MAX_PART_EXTENT)})
     yield process
     assert process.stop() == 0, process.log()[-3000:]
 
@@ -81,7 +86,8 @@ def core_regions(sample, queries: str, depth: np.ndarray | None = None):
     segmenter.set_queries(parse_queries(queries, affordances=load_affordances()))
     result = segmenter.segment(sample.rgb)
     depth = sample.depth if depth is None else depth
-    regions, _ = affordance_regions(result.parts, result.labels, depth, sample.intrinsics)
+    settings = GeometrySettings(max_part_extent=MAX_PART_EXTENT)
+    regions, _ = affordance_regions(result.parts, result.labels, depth, sample.intrinsics, settings=settings)
     return regions
 
 

@@ -15,7 +15,7 @@ from partclipseg.queries import PartQuery
 from partclipseg.postprocess import PartResult, Result
 from partclipseg_ros import cli, parameters
 from partclipseg_ros.cli import demo
-from partclipseg_ros.diagnostics import FrameStats, Throttle
+from partclipseg_ros.diagnostics import THROTTLE_KEYS, FrameStats, Throttle
 from partclipseg_ros.image_conversion import image_to_numpy, numpy_to_image
 from partclipseg_ros.messages import segmentation_message
 
@@ -114,6 +114,19 @@ def test_throttle_lets_each_message_through_once_per_period():
     assert throttle("a") is None and throttle("a") is None
     now[0] = 5.1
     assert throttle("a") == "a (2 more like this since)" and throttle("b") == "b"
+
+
+def test_throttle_memory_is_bounded_under_ever_new_messages():
+    """A stream of distinct bad inputs (random queries) must not grow the node's memory: keys whose period is over
+    are forgotten, those still holding lines back are kept."""
+    now = [0.0]
+    throttle = Throttle(5.0, clock=lambda: now[0])
+    assert throttle("repeated") == "repeated" and throttle("repeated") is None
+    for i in range(10_000):
+        now[0] += 0.01
+        assert throttle(f"query {i!r} rejected") is not None
+    assert len(throttle._last) <= THROTTLE_KEYS + 5 / 0.01 + 2
+    assert throttle("repeated") == "repeated (1 more like this since)"
 
 
 def test_frame_stats_window():

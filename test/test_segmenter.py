@@ -4,7 +4,7 @@ import torch
 
 from conftest import make_tiny
 from partclipseg.preprocess import ImageError, as_rgb, preprocess
-from partclipseg.queries import QueryError, parse_queries
+from partclipseg.queries import PartQuery, QueryError, parse_queries
 from partclipseg.segmenter import Segmenter
 
 SIXTEEN = [f"object{i}/part{i % 5}" for i in range(16)]
@@ -181,3 +181,59 @@ def test_a_batch_of_frames_equals_the_frames_one_by_one(arch, rgb_image):
     segmenter.clear_queries()
     with pytest.raises(QueryError, match="no active queries"):
         segmenter.segment_batch(frames)
+def test_affordance_requests_work_in_the_python_api(tiny_model):
+    """The Segmenter parses with the bundled affordance vocabulary by default ('grasp' never becomes a part named
+    'grasp'); another vocabulary replaces it."""
+    from partclipseg.affordances import parse_affordances
+
+    seg = Segmenter(tiny_model)
+    assert [(q.name, q.affordance) for q in seg.set_queries("grasp:knife; open:bottle; grasp")] == [
+        ("knife/handle", "grasp"), ("bottle/cap", "open"), ("handle", "grasp"), ("knob", "grasp"), ("grip", "grasp")]
+    mine = Segmenter(tiny_model, affordances=parse_affordances({"parts": {"spout": "pour"},
+                                                                "requests": {"pour": ["spout"]}}))
+    assert [q.name for q in mine.set_queries("pour:kettle")] == ["kettle/spout"]
+    with pytest.raises(QueryError, match="unknown affordance 'grasp'"):
+        mine.set_queries("grasp:knife")
+
+
+def test_closed_vocabulary_flags_queries_it_never_learned_and_open_never_does(rgb_image):
+    closed = make_tiny()
+    closed.vocabulary, closed.trained_classes = "closed", (PartQuery("handle", "pot"), PartQuery("lid", "pot"))
+    seg = Segmenter(closed)
+    seg.set_queries("pot/handle; handle; pot/body; cat/ear; lid; knob")
+    assert [q.name for q in seg.unknown_queries] == ["pot/body", "cat/ear", "knob"]
+    result = seg.segment(rgb_image)
+    assert [p.unknown_query for p in result.parts] == [False, False, True, True, False, True]
+    for vocabulary in ("open", None):  # official weights; random weights (nothing stated)
+        model = make_tiny()
+        model.vocabulary, model.trained_classes = vocabulary, closed.trained_classes
+        seg = Segmenter(model)
+        seg.set_queries("pot/handle; cat/ear")
+        assert seg.unknown_queries == [] and not any(p.unknown_query for p in seg.segment(rgb_image).parts)
+
+
+def test_text_cache_is_bounded_under_ever_new_queries(tiny_model, rgb_image):
+    """Queries keep arriving from topics and services: the text features of old prompts are forgotten beyond
+    TEXT_CACHE, the active set's never (its result stays that of a fresh segmenter)."""
+    from partclipseg.defaults import TEXT_CACHE
+
+    seg = Segmenter(tiny_model)
+    for i in range(TEXT_CACHE // 4 + 50):
+        seg.set_queries(f"thing{i}/part{i}; other{i}/piece{i}")
+    assert len(seg._text_cache) <= TEXT_CACHE
+    seg.set_queries("pot/handle; knife handle")
+    fresh = Segmenter(tiny_model)
+    fresh.set_queries("pot/handle; knife handle")
+    np.testing.assert_array_equal(seg.segment(rgb_image).labels, fresh.segment(rgb_image).labels)
+
+
+def test_tokenizer_cache_is_bounded_and_tokens_stay_the_same():
+    from partclipseg.defaults import TOKEN_CACHE
+    from partclipseg.model.network import _TOKENIZERS, tokenize
+
+    reference = tokenize(["pot handle", "knife"], 77)
+    tokenizer = _TOKENIZERS[77]
+    for start in range(0, TOKEN_CACHE + 500, 500):
+        tokenize([" ".join(f"w{i}x" for i in range(start, start + 500))], 77)
+    assert len(tokenizer.cache) <= TOKEN_CACHE + 500
+    assert torch.equal(tokenize(["pot handle", "knife"], 77), reference)

@@ -1,7 +1,8 @@
 """``partclipseg synth | train | eval`` end to end, and their one-line errors."""
 import json
 
-from partclipseg.checkpoint import load_checkpoint
+from conftest import make_tiny
+from partclipseg.checkpoint import load_checkpoint, save_official
 from partclipseg.cli import main
 
 
@@ -22,12 +23,21 @@ def test_synth_train_eval_chain(tmp_path, capsys):
             config["loss"]["balance_objects"], config["loss"]["balance_parts"], config["loss"]["object_weight"]
             ) == ("vision", True, 1.0, 1.0, True, True, 4.0)
     assert load_checkpoint(weights).config.reduce_dim == 32
+    assert load_checkpoint(weights).vocabulary == "closed"  # from scratch: it knows its classes only
     assert main(["train", str(data), "--out", str(run), "--resume", "--iterations", "3", "--quiet"]) == 0
     assert "resuming" in capsys.readouterr().out
     # a new run may start from another run's resumable checkpoint (docs/training.md's second stage does)
     assert main(["train", str(data), "--out", str(tmp_path / "run2"), "--init", str(run / "last.pth"),
                  "--iterations", "1", "--batch-size", "1", "--quiet"]) == 0
     assert "1 iterations" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "run2" / "last.pth").vocabulary == "closed"  # inherited
+    # fine-tuning open weights (an official-layout file: no classes, no mark) keeps them open
+    official = save_official(make_tiny(), tmp_path / "official.pth")
+    assert main(["train", str(data), "--out", str(tmp_path / "run3"), "--init", str(official),
+                 "--iterations", "1", "--batch-size", "1", "--quiet"]) == 0
+    tuned = load_checkpoint(tmp_path / "run3" / "last.pth")
+    assert tuned.vocabulary == "open" and [c.name for c in tuned.trained_classes] == ["mug/body", "mug/handle"]
+    capsys.readouterr()
     scores = tmp_path / "scores.json"
     assert main(["eval", str(data), "--checkpoint", str(weights), "--json", str(scores), "--quiet"]) == 0
     table = capsys.readouterr().out

@@ -16,6 +16,29 @@ def log_progress() -> None:
     logging.getLogger("partclipseg").setLevel(logging.INFO)
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default (unless the help text says it, or there is none to show)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default in (None, False, "", [], argparse.SUPPRESS)
+                or not (action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})"
+
+
+def with_defaults(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``parser`` and its sub-commands with :class:`DefaultsFormatter`."""
+    parser.formatter_class = DefaultsFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                with_defaults(sub)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One sub-command per job."""
     from . import bench, deploy, segment, train
@@ -26,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                      deploy.add_build_engine_parser, bench.add_bench_backends_parser, train.add_train_parser,
                      train.add_eval_parser, train.add_synth_parser):
         register(sub)
-    return parser
+    return with_defaults(parser)
 
 
 def run(argv: Sequence[str] | None, parser_factory: Callable[[], argparse.ArgumentParser]) -> int:

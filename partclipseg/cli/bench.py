@@ -29,9 +29,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="per-frame time vs number of queries, against HF CLIPSeg")
-    bench.add_argument("--queries", type=int, nargs="+", default=[1, 4, 8, 16])
-    bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--size", choices=RANDOM_SIZES, default="full")
+    bench.add_argument("--queries", type=int, nargs="+", default=[1, 4, 8, 16], help="query counts to measure")
+    bench.add_argument("--repeats", type=int, default=5, help="frames per count (the median is reported)")
+    bench.add_argument("--size", choices=RANDOM_SIZES, default="full", help="random weights of this size")
     bench.add_argument("--no-hf", action="store_true", help="skip the HF transformers CLIPSeg baseline")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.set_defaults(func=cmd_bench)
@@ -73,8 +73,8 @@ def add_bench_backends_parser(sub: argparse._SubParsersAction) -> None:
     add_backend_arguments(parser, only=("device", "cache_dir"))
     parser.add_argument("--variants", nargs="+", help="backend/precision[+graphs][+compile] (default: all for the "
                                                       "device; unavailable ones are skipped with the reason)")
-    parser.add_argument("--queries", type=int, nargs="+", default=[1, 8, MAX_QUERIES])
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--queries", type=int, nargs="+", default=[1, 8, MAX_QUERIES], help="query counts to measure")
+    parser.add_argument("--repeats", type=int, default=10, help="frames per variant and count (median reported)")
     parser.add_argument("--size", choices=RANDOM_SIZES, default="full", help="random weights of this size")
-    parser.add_argument("--skip-parity", action="store_true")
+    parser.add_argument("--skip-parity", action="store_true", help="time only, no parity check against torch fp32")
     parser.set_defaults(func=cmd_bench_backends)

@@ -44,7 +44,7 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", nargs="+", choices=GRAPH_PRECISIONS, default=["fp32"],
                         help="fp16: fp16 weights/activations, LayerNorm/Softmax in fp32, fp32 inputs and outputs")
     parser.add_argument("--max-queries", type=int, default=MAX_QUERIES, help="Qmax: bounds the dynamic row dims")
-    parser.add_argument("--opset", type=int, default=ONNX_OPSET, choices=(17, 18))
+    parser.add_argument("--opset", type=int, default=ONNX_OPSET, choices=(17, 18), help="ONNX opset")
     parser.add_argument("--skip-parity", action="store_true", help="skip the ONNX Runtime vs torch check")
     parser.set_defaults(func=cmd_export)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..backends import BACKENDS, BackendOptions
 from ..backends.options import option_fields
@@ -11,6 +11,20 @@ from ..factory import RANDOM_SIZES, Weights, open_segmenter
 from ..segmenter import Segmenter
 
 ALIASES = {"rebuild_engines": ("--rebuild",)}  # build-engine's historical spelling
+
+
+def bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
+    """An argparse ``type`` that reads ``kind`` (int or float) and refuses values outside [low, high]."""
+    def read(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not low <= value <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text} is outside {low:g}..{high:g}")
+        return value
+
+    return read
 
 
 def add_weights_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -40,13 +54,13 @@ def add_backend_arguments(group: argparse._ActionsContainer, only: Iterable[str]
         else:
             choices = spec.metadata["choices"]
             group.add_argument(*flags, dest=spec.name, type=type(spec.default), default=default, choices=choices,
-                               help=f"{help_text} (default: {default!r})")
+                               help=help_text)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Weights, backend and its options: every command that runs the model (docs/deployment.md)."""
     group = add_weights_arguments(parser)
-    group.add_argument("--backend", default="torch", choices=BACKENDS, help="inference backend (default: torch)")
+    group.add_argument("--backend", default="torch", choices=BACKENDS, help="inference backend")
     add_backend_arguments(group)
 
 

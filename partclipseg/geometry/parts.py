@@ -1,7 +1,8 @@
 """Part geometry from an aligned depth image: a part's 3D points (depth outliers along the ray removed), centroid,
 principal axis, grasp pose, extent and confidence, in the camera optical frame (docs/geometry.md, "What is computed,
-per part"). Inputs that cannot be combined raise :class:`GeometryInputError` (per frame); a part without enough
-depth gives :class:`NoGeometry` with the reason (per part)."""
+per part"). Inputs that cannot be combined or are implausible raise :class:`GeometryInputError` (per frame); a part
+without enough usable depth, or whose region is implausible (plausibility.py), gives :class:`NoGeometry` with the
+reason (per part)."""
 from __future__ import annotations
 
 import math
@@ -12,11 +13,17 @@ import numpy as np
 from ..errors import GeometryInputError
 from .rotations import grasp_frame, quaternion_from_matrix
 from .camera import CameraIntrinsics
+from .plausibility import (INCONSISTENT, IMPLAUSIBLE, NO_DEPTH, TOO_SMALL, byte_order_problem, describe_unusable,
+                           intrinsics_problem, region_problem, usable_depth)
 from ..defaults import (
     AXIS_HINT,
     CONFIDENCE_HALF_POINTS,
+    DEPTH_LIMITS,
+    DEPTH_MAX,
+    DEPTH_MIN,
     DEPTH_SCALE_16UC1,
     DEPTH_SCALE_32FC1,
+    MAX_PART_EXTENT,
     MIN_GEOMETRY_POINTS,
     OUTLIER_MADS,
     OUTLIER_MIN_BAND,
@@ -36,10 +43,19 @@ class GeometrySettings:
     min_points: int = MIN_GEOMETRY_POINTS
     confidence_half_points: float = CONFIDENCE_HALF_POINTS
     axis_hint: tuple[float, float, float] = AXIS_HINT
+    depth_min: float = DEPTH_MIN  # metres: depth outside [depth_min, depth_max] is not used
+    depth_max: float = DEPTH_MAX
+    max_part_extent: float = MAX_PART_EXTENT  # metres: larger regions are refused
 
     def __post_init__(self) -> None:
         if not self.outlier_mads > 0 or not self.outlier_min_band >= 0:
             raise ValueError("outlier_mads must be > 0 and outlier_min_band >= 0")
+        low, high = DEPTH_LIMITS
+        if not low <= self.depth_min < self.depth_max <= high:
+            raise ValueError(f"depth_min and depth_max must satisfy {low:g} <= depth_min < depth_max <= {high:g} "
+                             f"(metres), got {self.depth_min!r} and {self.depth_max!r}")
+        if not self.max_part_extent > 0:
+            raise ValueError(f"max_part_extent must be > 0 (metres), got {self.max_part_extent!r}")
         if self.min_points < 3:
             raise ValueError(f"min_points must be at least 3 (a plane), got {self.min_points}")
         if not self.confidence_half_points > 0:
@@ -74,11 +90,12 @@ class PartGeometry:
 
 @dataclass(frozen=True)
 class NoGeometry:
-    """Why a part has no 3D region this frame."""
+    """Why a part has no 3D region this frame; ``kind`` is one of plausibility.py's kinds."""
 
     reason: str
     mask_pixels: int
     valid_pixels: int
+    kind: str = NO_DEPTH
 
 
 def default_depth_scale(depth: np.ndarray) -> float:
@@ -93,8 +110,9 @@ def default_depth_scale(depth: np.ndarray) -> float:
 
 
 def check_depth(depth: np.ndarray, intrinsics: CameraIntrinsics | None, shape: tuple[int, int],
-                depth_scale: float | None = None) -> float:
-    """Check that ``depth`` and ``intrinsics`` fit an image of ``shape`` = (height, width); returns the depth scale.
+                depth_scale: float | None = None, settings: GeometrySettings = GeometrySettings()) -> float:
+    """Check that ``depth`` and ``intrinsics`` fit an image of ``shape`` = (height, width) and are plausible (a
+    pinhole camera, depth in its byte order); returns the depth scale.
 
     Raises :class:`GeometryInputError` with what was wrong and what to do.
     """
@@ -122,6 +140,12 @@ def check_depth(depth: np.ndarray, intrinsics: CameraIntrinsics | None, shape: t
             f"camera_info is for {intrinsics.width}x{intrinsics.height} but the image is {shape[1]}x{shape[0]}: "
             "use the camera_info published with the image the depth is aligned to"
         )
+    problem = intrinsics_problem(intrinsics)
+    if problem:
+        raise GeometryInputError(f"the camera intrinsics are not a plausible pinhole camera: {problem}")
+    problem = byte_order_problem(depth, scale, settings.depth_min, settings.depth_max)
+    if problem:
+        raise GeometryInputError(problem)
     return scale
 
 
@@ -132,7 +156,7 @@ def part_geometry(mask: np.ndarray, depth: np.ndarray, intrinsics: CameraIntrins
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise GeometryInputError(f"a mask must be a 2D image, got shape {mask.shape}")
-    scale = check_depth(depth, intrinsics, mask.shape, depth_scale)
+    scale = check_depth(depth, intrinsics, mask.shape, depth_scale, settings)
     pixels = np.flatnonzero(mask)
     return _geometry(pixels, np.asarray(depth).reshape(-1), scale, intrinsics, settings)
 
@@ -147,7 +171,7 @@ def label_geometries(labels: np.ndarray, count: int, depth: np.ndarray, intrinsi
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.dtype.kind not in "ui":
         raise GeometryInputError(f"labels must be a 2D integer image, got {labels.dtype} of shape {labels.shape}")
-    scale = check_depth(depth, intrinsics, labels.shape, depth_scale)
+    scale = check_depth(depth, intrinsics, labels.shape, depth_scale, settings)
     flat_labels = labels.reshape(-1)
     pixels = np.flatnonzero(flat_labels)
     values = flat_labels[pixels]
@@ -163,15 +187,18 @@ def _geometry(pixels: np.ndarray, flat_depth: np.ndarray, scale: float, intrinsi
     """The per-part work on the flat indices of its pixels."""
     mask_pixels = int(pixels.size)
     if mask_pixels == 0:
-        return NoGeometry("empty mask: the part was not found in this frame", 0, 0)
-    z = flat_depth[pixels].astype(np.float64)
-    valid = (z > 0) & np.isfinite(z) if flat_depth.dtype.kind == "f" else z > 0
-    pixels, z = pixels[valid], z[valid] * scale
+        return NoGeometry("empty mask: the part was not found in this frame", 0, 0, TOO_SMALL)
+    if mask_pixels < settings.min_points:
+        return NoGeometry(f"its mask has {mask_pixels} pixels; a pose needs at least {settings.min_points}",
+                          mask_pixels, 0, TOO_SMALL)
+    raw = flat_depth[pixels]
+    valid = usable_depth(raw, scale, settings.depth_min, settings.depth_max)
+    pixels, z = pixels[valid], raw[valid].astype(np.float64) * scale
     valid_pixels = int(z.size)
     if valid_pixels < settings.min_points:
         return NoGeometry(
-            f"{valid_pixels} of the part's {mask_pixels} pixels have valid depth; at least {settings.min_points} "
-            "are needed (no depth there: too near, too far, or shadowed)",
+            f"{valid_pixels} of its {mask_pixels} pixels have usable depth, at least {settings.min_points} are "
+            f"needed ({describe_unusable(raw[~valid], scale, settings.depth_min, settings.depth_max)})",
             mask_pixels, valid_pixels,
         )
     # the median and MAD from at most OUTLIER_SAMPLES evenly strided points: plenty for a band, and O(N) overall
@@ -185,7 +212,7 @@ def _geometry(pixels: np.ndarray, flat_depth: np.ndarray, scale: float, intrinsi
     n = int(z.size)
     if n < settings.min_points:
         return NoGeometry(f"only {n} points left after the depth outlier test (of {valid_pixels} with depth)",
-                          mask_pixels, valid_pixels)
+                          mask_pixels, valid_pixels, INCONSISTENT)
     # back-projection (x = (u - cx) z / fx, y = (v - cy) z / fy) into separate columns: every step below is a
     # single-threaded elementwise pass, which stays fast on a busy CPU where a threaded BLAS call can stall
     rows, cols = np.divmod(pixels, intrinsics.width)
@@ -199,6 +226,9 @@ def _geometry(pixels: np.ndarray, flat_depth: np.ndarray, scale: float, intrinsi
     for k in range(3):
         along = rotation[0, k] * centred[0] + rotation[1, k] * centred[1] + rotation[2, k] * centred[2]
         extent[k] = along.max() - along.min()
+    problem = region_problem(centroid, extent, settings.depth_min, settings.depth_max, settings.max_part_extent)
+    if problem:
+        return NoGeometry(problem, mask_pixels, valid_pixels, IMPLAUSIBLE)
     points = np.empty((n, 3), dtype=np.float32)
     for k in range(3):
         points[:, k] = columns[k]

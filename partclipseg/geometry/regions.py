@@ -13,11 +13,13 @@ import numpy as np
 from .camera import CameraIntrinsics
 from .cloud import PackedCloud, pack_xyz
 from .parts import GeometrySettings, NoGeometry, PartGeometry, label_geometries
+from .plausibility import UNKNOWN_QUERY
 from ..queries import PartQuery
 
 
 class ScoredPart(Protocol):
-    """What a region needs of a segmented part (:class:`~partclipseg.postprocess.PartResult` fits)."""
+    """What a region needs of a segmented part (:class:`~partclipseg.postprocess.PartResult` fits); an
+    ``unknown_query`` attribute, when true, says a closed-vocabulary model was never trained on the query."""
 
     query: PartQuery
     score: float
@@ -28,6 +30,7 @@ class AffordanceRegion:
     query: PartQuery
     geometry: PartGeometry
     segmentation_score: float  # mean probability of the part's pixels
+    unknown_query: bool = False  # published only with allow_unknown: the model was never trained on the query
 
     @property
     def affordance(self) -> str:
@@ -46,28 +49,36 @@ class AffordanceRegion:
 
 @dataclass(frozen=True)
 class SkippedPart:
-    """A part found in 2D without a 3D region this frame, and why."""
+    """A part found in 2D without a 3D region this frame, why, and the kind of reason (plausibility.py's kinds:
+    the quiet ones are normal outcomes, the others mean its inputs or mask cannot be trusted)."""
 
     query: PartQuery
     reason: str
+    kind: str
 
 
 def affordance_regions(parts: Sequence[ScoredPart], labels: np.ndarray, depth: np.ndarray,
                        intrinsics: CameraIntrinsics | None, depth_scale: float | None = None,
-                       settings: GeometrySettings = GeometrySettings(),
+                       settings: GeometrySettings = GeometrySettings(), allow_unknown: bool = False,
                        ) -> tuple[list[AffordanceRegion], list[SkippedPart]]:
     """Regions of the parts of a label image (value ``i + 1`` = ``parts[i]``), in query order.
 
-    Parts absent from the label image are left out silently; parts present without enough depth are returned as
-    :class:`SkippedPart`. Raises :class:`~partclipseg.geometry.parts.GeometryInputError` when depth, labels and
-    intrinsics do not fit together (one warning per frame, then 2D only).
+    Parts absent from the label image are left out silently; parts present without enough usable depth, with an
+    implausible region, or (unless ``allow_unknown``) of a query that a closed-vocabulary model was never trained
+    on are returned as :class:`SkippedPart`. Raises :class:`~partclipseg.geometry.parts.GeometryInputError` when
+    depth, labels and intrinsics do not fit together or are implausible (one warning per frame, then 2D only).
     """
     regions: list[AffordanceRegion] = []
     skipped: list[SkippedPart] = []
     for part, geometry in zip(parts, label_geometries(labels, len(parts), depth, intrinsics, depth_scale, settings)):
-        if isinstance(geometry, NoGeometry):
-            if geometry.mask_pixels:
-                skipped.append(SkippedPart(part.query, geometry.reason))
+        unknown = bool(getattr(part, "unknown_query", False))
+        if not geometry.mask_pixels:
+            continue
+        if unknown and not allow_unknown:
+            skipped.append(SkippedPart(part.query, "the model has a closed vocabulary and was never trained on this "
+                                       "query: its mask is a guess, so its 3D region is withheld", UNKNOWN_QUERY))
+        elif isinstance(geometry, NoGeometry):
+            skipped.append(SkippedPart(part.query, geometry.reason, geometry.kind))
         else:
-            regions.append(AffordanceRegion(part.query, geometry, float(part.score)))
+            regions.append(AffordanceRegion(part.query, geometry, float(part.score), unknown))
     return regions, skipped

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 from torch import nn
 
-from ..defaults import ADAPTER_MIX, OPEN_CLIP_ARCH
+from ..defaults import ADAPTER_MIX, OPEN_CLIP_ARCH, TOKEN_CACHE
 from ..prompt_plan import PromptPlan
 from ..queries import PartQuery
 from .config import ModelConfig
@@ -98,6 +98,8 @@ class PartCLIPSeg(nn.Module):
         self.decoder = Decoder(config)
         # the classes it was trained on, where its checkpoint says (prompt plans are anchored to them)
         self.trained_classes: tuple[PartQuery, ...] = ()
+        # "open" or "closed" (partclipseg.model_vocabulary) as its checkpoint says; None: not stated (random weights)
+        self.vocabulary: str | None = None
         if config.is_part_model:
             self.visual_adapter = Adapter(config.vision_width, config.adapter_hidden)
             self.non_object_embedding = nn.Parameter(torch.randn(1, config.projection_dim) * config.projection_dim**-0.5)
@@ -212,4 +214,12 @@ def tokenize(prompts: list[str], context_length: int) -> torch.Tensor:
     """CLIP BPE tokens (open_clip tokenizer, ships its vocabulary: works offline)."""
     if context_length not in _TOKENIZERS:
         _TOKENIZERS[context_length] = open_clip.get_tokenizer(OPEN_CLIP_ARCH, context_length=context_length)
-    return _TOKENIZERS[context_length](prompts)
+    tokenizer = _TOKENIZERS[context_length]
+    tokens = tokenizer(prompts)
+    # open_clip caches the BPE of every word it has seen: bounded here, so that queries made of ever new words (from a
+    # topic, a service) do not grow memory; the cache starts again from the special tokens it holds initially
+    cache = getattr(tokenizer, "cache", None)
+    if isinstance(cache, dict) and len(cache) > TOKEN_CACHE:
+        specials = [tokenizer.decoder[i] for i in tokenizer.all_special_ids]
+        tokenizer.cache = {t: t for t in specials}
+    return tokens

@@ -18,6 +18,7 @@ from ..data.dataset import PartDataset
 from ..defaults import (TRAIN_BATCH, TRAIN_CHECKPOINT_PERIOD, TRAIN_CLIP_NORM, TRAIN_ITERATIONS, TRAIN_LR,
                         TRAIN_POLY_POWER, TRAIN_SEED, TRAIN_WEIGHT_DECAY)
 from ..model.network import PartCLIPSeg, tokenize
+from ..model_vocabulary import CLOSED
 from .batches import Batch, TrainingVocabulary
 from .losses import LossConfig, Losses, partclipseg_losses
 
@@ -90,6 +91,7 @@ def part_model_from_clipseg(clipseg: PartCLIPSeg, seed: int = TRAIN_SEED) -> Par
     if unexpected or any(not k.startswith(own) for k in missing):
         raise CheckpointError(f"cannot turn this CLIPSeg model into PartCLIPSeg: missing {missing}, unexpected {unexpected}")
     model.set_source_positions(clipseg.source_positions)
+    model.vocabulary = clipseg.vocabulary
     init_part_branch(model)
     return model
 
@@ -146,6 +148,9 @@ class Trainer:
         self.out = Path(out)
         self.vocabulary = TrainingVocabulary(dataset.classes)
         model.trained_classes = self.vocabulary.plan.queries  # save_official writes them; plans anchor to them
+        # what it starts from decides (docs/model.md, "Open and closed vocabulary"): fine-tuning open weights keeps
+        # the CLIP text tower's vocabulary; weights without a stated one (random: from scratch) learn only these
+        model.vocabulary = model.vocabulary or CLOSED
         self.names = trainable_names(model, config.towers, config.freeze_text)
         for name, param in model.named_parameters():
             param.requires_grad_(name in self.names)

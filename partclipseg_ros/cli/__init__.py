@@ -10,7 +10,8 @@ import sys
 from typing import Sequence
 
 from partclipseg.factory import RANDOM_SIZES
-from partclipseg.cli import run
+from partclipseg.cli import run, with_defaults
+from partclipseg.queries import check_text
 
 from ..environment import share_path, use_shm_profile
 from ..launch_arguments import (
@@ -27,6 +28,8 @@ def start_values(args: argparse.Namespace) -> dict[str, str]:
     values.update({name: value for name, value in shortcuts.items() if value is not None})
     if args.no_autostart:
         values["autostart"] = "false"
+    if values.get("queries"):
+        check_text(values["queries"])  # ROS would cut a NUL short silently
     return values
 
 
@@ -82,14 +85,14 @@ def add_segment_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser(ros_args: Sequence[str] = ()) -> argparse.ArgumentParser:
-    from . import bench, camera, demo
+    from . import bench, camera, demo, stress
 
     parser = argparse.ArgumentParser(prog="partclipseg-ros", description="PartCLIPSeg ROS 2 node.")
     parser.set_defaults(ros_args=list(ros_args))
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (add_segment_parser, demo.add_parser, camera.add_parser, bench.add_parser):
+    for register in (add_segment_parser, demo.add_parser, camera.add_parser, bench.add_parser, stress.add_parser):
         register(sub)
-    return parser
+    return with_defaults(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

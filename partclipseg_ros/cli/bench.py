@@ -254,7 +254,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="end-to-end latency through the node and its overhead over the model")
-    bench.add_argument("--sizes", nargs="+", choices=RANDOM_SIZES, default=list(RANDOM_SIZES))
+    bench.add_argument("--sizes", nargs="+", choices=RANDOM_SIZES, default=list(RANDOM_SIZES),
+                       help="model sizes (random weights)")
     bench.add_argument("--resolutions", nargs="+", default=["640x480", "1280x720"], help="WIDTHxHEIGHT")
     bench.add_argument("--frames", type=int, default=30, help="measured frames per resolution (tiny model)")
     bench.add_argument("--full-frames", type=int, default=10, help="measured frames per resolution (full model)")

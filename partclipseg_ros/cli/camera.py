@@ -89,7 +89,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     camera.add_argument("--depth-topic", default="", help="also publish depth here, and camera_info (samples with "
                                                            "depth: kitchen, motorcycle; their aspect ratio is kept)")
     camera.add_argument("--camera-info-topic", default="/camera/color/camera_info", help="with --depth-topic")
-    camera.add_argument("--frame-id", default="camera_color_optical_frame")
+    camera.add_argument("--frame-id", default="camera_color_optical_frame",
+                        help="frame_id of the published headers (the optical frame of the colour camera)")
     camera.add_argument("--sample", default="coffee", choices=list(SAMPLES), help="the image (resized to --size)")
     camera.add_argument("--size", default="640x480", help="WIDTHxHEIGHT")
     camera.add_argument("--rate", type=float, default=15.0, help="frames per second")

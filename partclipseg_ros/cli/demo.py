@@ -24,6 +24,7 @@ from partclipseg.checkpoint import CheckpointError
 from partclipseg.cli.options import add_model_arguments, backend_options
 from partclipseg.defaults import BUNDLED_CHECKPOINT, weights_hint
 from partclipseg.geometry.rotations import matrix_from_quaternion
+from partclipseg.overlay import UNKNOWN_MARK
 from partclipseg.queries import parse_queries
 from partclipseg.data.samples import SAMPLES, DepthSample, load_depth, load_sample
 
@@ -64,9 +65,18 @@ def describe_regions(msg) -> str:
         p, q = region.pose.pose.position, region.pose.pose.orientation
         axis = matrix_from_quaternion((q.x, q.y, q.z, q.w))[:, 2]
         affordance = f" ({region.affordance})" if region.affordance else ""
-        parts.append(f"{region.query}{affordance} at ({p.x:.2f}, {p.y:.2f}, {p.z:.2f}) m, axis "
+        unknown = f" {UNKNOWN_MARK}" if region.unknown_query else ""
+        parts.append(f"{region.query}{affordance}{unknown} at ({p.x:.2f}, {p.y:.2f}, {p.z:.2f}) m, axis "
                      f"({axis[0]:.2f}, {axis[1]:.2f}, {axis[2]:.2f}), {region.point_count} pts")
-    return "; ".join(parts) or "no part with enough depth"
+    return "; ".join(parts) or "no region (the node's warning says why)"
+
+
+def describe_parts(msg) -> str:
+    """The parts of a PartSegmentation found in this frame, with their pixel counts; queries the model never
+    learned are marked."""
+    found = [f"{p.query} {p.pixel_count} px" + (f" {UNKNOWN_MARK}" if p.unknown_query else "")
+             for p in msg.parts if p.pixel_count]
+    return f"parts found {len(found)}/{len(msg.queries)}: {', '.join(found) or '-'}"
 
 
 def demo_weights(args: argparse.Namespace) -> tuple[str, str]:
@@ -140,10 +150,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return
         latency = (time.monotonic() - frame.published) * 1e3
         answered.append(latency)
-        found = [p for p in msg.parts if p.pixel_count]
-        parts = ", ".join(f"{p.query} {p.pixel_count} px" for p in found) or "-"
         line = (f"frame {frame.index:3d} {frame.sample:<10} {msg.labels.width}x{msg.labels.height}  "
-                f"latency {latency:6.1f} ms  parts found {len(found)}/{len(msg.queries)}: {parts}")
+                f"latency {latency:6.1f} ms  {describe_parts(msg)}")
         if frame.with_depth:
             waiting_3d[key] = line
             print_3d(key)
