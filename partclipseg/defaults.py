@@ -22,7 +22,7 @@ MAX_QUERY_CHARS = 64  # one query, after normalisation
 MAX_QUERY_STRING_CHARS = 2048  # one string holding several queries
 
 # --- backends and deployment (docs/deployment.md) ---
-PRECISIONS = ("fp32", "fp16", "bf16")  # every backend precision; each backend lists the ones it runs
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # every backend precision; each backend lists the ones it runs
 ONNX_OPSET = 18  # dynamo exporter; opset >= 23 emits Attention, which TensorRT 10 cannot parse
 QUERY_BUCKETS = (1, 2, 4, 8, 16)  # torch CUDA graphs / torch.compile: query counts padded up to one of these
 TRT_WORKSPACE_MIB = 4096  # TensorRT builder workspace pool limit

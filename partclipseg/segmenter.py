@@ -21,7 +21,7 @@ import torch
 
 from .backends import Backend, TorchBackend
 from .defaults import MAX_QUERIES, MIN_PIXELS, MODES, SCORE_THRESHOLD
-from .model.network import PartCLIPSeg, QueryTensors, tokenize
+from .model.network import PartCLIPSeg, QueryTensors, tokenize, trim_tokens
 from .prompt_plan import PromptPlan
 from .postprocess import Result, postprocess
 from .preprocess import as_rgb, preprocess
@@ -108,9 +108,8 @@ class Segmenter:
     def _text_features(self, prompts: Sequence[str]) -> torch.Tensor:
         new = [p for p in prompts if p not in self._text_cache]
         if new:
-            device = next(self.model.parameters()).device
-            encoded = self.model.encode_text(tokenize(new, self.model.config.context_length).to(device))
-            self._text_cache.update(zip(new, encoded.float()))
+            tokens = trim_tokens(tokenize(new, self.model.config.context_length))
+            self._text_cache.update(zip(new, self.backend.encode_text(self.model, tokens)))
         return torch.stack([self._text_cache[p] for p in prompts])
 
     def encode_image(self, image: np.ndarray, color_order: str = "rgb") -> ImageEncoding:

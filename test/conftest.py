@@ -53,3 +53,12 @@ def tiny_graphs(onnx_cache):
     from partclipseg.onnx.export import cached_graphs
 
     return cached_graphs(make_tiny(), onnx_cache, "fp32")
+
+
+@pytest.fixture(scope="session")
+def bundled_model() -> PartCLIPSeg:
+    """The shipped model trained here (partclipseg/weights/kitchen-tiny.pth): real, trained weights."""
+    from partclipseg.checkpoint import load_checkpoint
+    from partclipseg.defaults import BUNDLED_CHECKPOINT
+
+    return load_checkpoint(BUNDLED_CHECKPOINT)

@@ -1,7 +1,7 @@
 """The one backend interface: image -> reduced features once per frame; features + query tensors -> logits.
 
 Text encoding and the query tensors stay in torch (they run only when the query set changes); a backend runs
-the two per-frame stages. Callers never know which backend ran.
+the two per-frame stages (and may run the text tower). Callers never know which backend ran.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from types import ModuleType
 import torch
 
 from ..errors import BackendUnavailable
-from ..model.network import DecoderOutput, QueryTensors
+from ..model.network import DecoderOutput, PartCLIPSeg, QueryTensors
 
 
 
@@ -53,6 +53,12 @@ class Backend(ABC):
     @abstractmethod
     def decode(self, features: torch.Tensor, query: QueryTensors) -> DecoderOutput:
         """Reduced activations + query tensors (from :meth:`prepare`) -> logits, all rows in one call."""
+
+    def encode_text(self, model: PartCLIPSeg, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids (N, L) -> text features (N, projection_dim) float32 on the model's device; runs when the query
+        set changes. By default ``model`` itself in fp32; backends with a text graph run that instead."""
+        device = next(model.parameters()).device
+        return model.encode_text(tokens.to(device)).float()
 
     def prepare(self, query: QueryTensors) -> QueryTensors:
         """Move cached query tensors where :meth:`decode` wants them (called once per query set)."""

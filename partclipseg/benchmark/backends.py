@@ -29,7 +29,7 @@ from .common import BENCH_QUERIES, frame
 
 # max |logit difference| / max |reference logit|. fp32 leaves room for TF32 tensor cores, which GPUs use by
 # default in cuDNN convolutions and TensorRT; on the CPU fp32 differences are ~1e-7.
-PARITY_TOLERANCE = {"fp32": 5e-3, "fp16": 3e-2, "bf16": 8e-2}
+PARITY_TOLERANCE = {"fp32": 5e-3, "fp16": 3e-2, "bf16": 8e-2, "int8": 1e-1}
 GOAL_MS = 8.0  # torch fp16, Q = 8, encoder + decoder, H100-class GPU (issue 5)
 
 
