@@ -15,6 +15,7 @@ Per frame the worker segments, publishes the 2D outputs, and then, while someone
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import time
 import traceback
@@ -59,6 +60,35 @@ from .srv import SetQueries
 from .tf_lookup import TfLookup, TransformUnavailable
 
 RANDOM_BANNER = "RANDOM WEIGHTS - masks are meaningless"
+
+
+class LibraryLog(logging.Handler):
+    """The core library's progress lines and warnings (first export, quality gate, backend choice) in the node's
+    log, and only there."""
+
+    def __init__(self, logger) -> None:
+        super().__init__(logging.INFO)
+        self._logger = logger
+        self._library = logging.getLogger("partclipseg")
+
+    def __enter__(self) -> "LibraryLog":
+        self._level = self._library.level
+        self._library.addHandler(self)
+        self._library.setLevel(logging.INFO)
+        self._library.propagate = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._library.removeHandler(self)
+        self._library.setLevel(self._level)
+        self._library.propagate = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.name}: {record.getMessage()}"
+        if record.levelno >= logging.WARNING:  # one call site per severity: rclpy refuses a site that changes it
+            self._logger.warning(text)
+        else:
+            self._logger.info(text)
 
 
 @dataclass(frozen=True)
@@ -133,9 +163,10 @@ class SegmentNode(LifecycleNode):
             vocabulary = load_affordances(p.affordances_file or None)
             queries = parse_queries(p.queries, p.max_queries, affordances=vocabulary) if p.queries.strip() else None
             tf = TfLookup(self, p.target_frame) if p.target_frame else None
-            segmenter, description = open_segmenter(
-                p.weights(), p.backend, p.backend_options(), self._make_backend, mode=p.mode,
-                score_threshold=p.score_threshold, min_pixels=p.min_pixels)
+            with LibraryLog(self.get_logger()):  # first export and quality gate: progress in this log
+                segmenter, description = open_segmenter(
+                    p.weights(), p.backend, p.backend_options(), self._make_backend, mode=p.mode,
+                    score_threshold=p.score_threshold, min_pixels=p.min_pixels)
             if queries:
                 segmenter.set_queries(queries)
         except Exception as exc:  # noqa: BLE001 - a failed configure must leave the node up and unconfigured
@@ -163,7 +194,9 @@ class SegmentNode(LifecycleNode):
         self._worker = LatestFrameWorker(self._process, self._on_frame_error)
         self._state = "inactive"
         random = " (outputs are marked: masks are meaningless)" if p.random_weights else ""
-        self.get_logger().info(f"configured: {self._model_description}, backend {segmenter.backend.describe()}{random}; "
+        choice = f" ({segmenter.backend.selection})" if segmenter.backend.selection else ""
+        self.get_logger().info(f"configured: {self._model_description}, backend {segmenter.backend.describe()}"
+                               f"{choice}{random}; "
                                f"queries: {self._query_names() or 'none yet (publish one on ~/query)'}; 3D in "
                                f"{p.target_frame or 'the image optical frame'}")
         return super().on_configure(state)
@@ -450,6 +483,7 @@ class SegmentNode(LifecycleNode):
             "state": self._state,
             "model": self._model_description,
             "backend": self._segmenter.backend.describe() if self._segmenter else "",
+            "backend_choice": (self._segmenter.backend.selection or "as configured") if self._segmenter else "",
             "random_weights": str(bool(self.params.random_weights)).lower(),
             "active_queries": self._query_names(),
             "input_topic": self._image_sub.topic_name if self._image_sub else "",

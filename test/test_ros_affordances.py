@@ -45,7 +45,8 @@ def harness():
 @pytest.fixture(scope="module")
 def node(harness, tmp_path_factory):
     process = segment_process(tmp_path_factory.mktemp("seg_d") / "node.log", NODE, QUERIES,
-                              {topic: f"{PREFIX}/{topic}" for topic in ("image", "depth", "camera_info")})
+                              {topic: f"{PREFIX}/{topic}" for topic in ("image", "depth", "camera_info")},
+                              {"backend": "torch"})  # compared with the torch core
     yield process
     assert process.stop() == 0, process.log()[-3000:]
 

@@ -45,6 +45,7 @@ class Backend(ABC):
 
     name: str = "backend"
     device: torch.device = torch.device("cpu")
+    selection: str = ""  # why this backend and precision were chosen (backend/precision auto); "" when configured
 
     @abstractmethod
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:

@@ -70,7 +70,7 @@ def cmd_bench_backends(args: argparse.Namespace) -> int:
 
 def add_bench_backends_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench-backends", help="parity and per-stage time of every backend vs torch fp32 CPU")
-    add_backend_arguments(parser, only=("device", "cache_dir"))
+    add_backend_arguments(parser, only=("device", "cache_dir"), defaults={"device": "cpu"})
     parser.add_argument("--variants", nargs="+", help="backend/precision[+graphs][+compile] (default: all for the "
                                                       "device; unavailable ones are skipped with the reason)")
     parser.add_argument("--queries", type=int, nargs="+", default=[1, 8, MAX_QUERIES])

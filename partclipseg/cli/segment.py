@@ -54,6 +54,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
             "image": name,
             "weights": description,
             "random_weights": random,
+            "backend": seg.backend.describe(),
+            "backend_choice": seg.backend.selection or "as configured",
             "mode": args.mode,
             "queries": [q.name for q in queries],
             "labels": "labels.png: 0 = nothing, i + 1 = queries[i]",
