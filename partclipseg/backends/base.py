@@ -24,7 +24,7 @@ def require(module: str, hint: str) -> ModuleType:
         raise BackendUnavailable(f"the {module} package is not installed ({err}); {hint}") from err
 
 
-EXPORT_HINT = "pip install onnx==1.23.2 onnxscript==0.7.2 (or: pip install 'partclipseg[export]')"
+EXPORT_HINT = "pip install onnx==1.23.2 onnxscript==0.7.2 (both in the default requirements)"
 
 
 def require_exporter() -> None:

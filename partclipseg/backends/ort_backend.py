@@ -20,8 +20,8 @@ from .options import BackendOptions
 if TYPE_CHECKING:
     from ..onnx.export import ExportedGraphs
 
-INSTALL_HINT = ("pip install onnxruntime==1.32.0 (CPU), or onnxruntime-gpu instead of onnxruntime for CUDA "
-                "(or: pip install 'partclipseg[export]')")
+INSTALL_HINT = ("pip install onnxruntime==1.32.0 (CPU; in the default requirements), or onnxruntime-gpu instead of "
+                "onnxruntime for CUDA")
 _NUMPY = {torch.float32: np.float32, torch.int32: np.int32}
 
 
