@@ -26,7 +26,6 @@ setup(
     package_data={"partclipseg": ["weights/*.pth", "affordances.yaml"]},
     install_requires=requirements,
     extras_require={
-        "export": ["onnx==1.23.2", "onnxruntime==1.32.0", "onnxscript==0.7.2"],
         "hf": ["transformers==5.24.0"],
         "trt": ["tensorrt>=10"],
     },

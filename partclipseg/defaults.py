@@ -24,7 +24,9 @@ TEXT_CACHE = 1024  # text features of at most this many prompts are kept (a quer
 TOKEN_CACHE = 10_000  # words whose BPE the tokenizer keeps (open_clip's cache is unbounded otherwise)
 
 # --- backends and deployment (docs/deployment.md) ---
-PRECISIONS = ("fp32", "fp16", "bf16")  # every backend precision; each backend lists the ones it runs
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # every backend precision; each backend lists the ones it runs
+AUTO = "auto"  # backend/device/precision chosen on start-up (the CLI's and the node's default; partclipseg.auto)
+GATE_MIN_AGREEMENT = 0.99  # reduced precision runs a checkpoint only if its labels agree with fp32 this well
 ONNX_OPSET = 18  # dynamo exporter; opset >= 23 emits Attention, which TensorRT 10 cannot parse
 QUERY_BUCKETS = (1, 2, 4, 8, 16)  # torch CUDA graphs / torch.compile: query counts padded up to one of these
 TRT_WORKSPACE_MIB = 4096  # TensorRT builder workspace pool limit

@@ -11,9 +11,10 @@ from typing import Any, Callable
 
 import torch
 
+from .auto import open_auto
 from .backends import Backend, BackendOptions, make_backend
 from .checkpoint import load_checkpoint
-from .defaults import weights_hint
+from .defaults import AUTO, weights_hint
 from .errors import CheckpointError
 from .model.config import ModelConfig, tiny_config
 from .model.network import PartCLIPSeg
@@ -65,8 +66,11 @@ def open_model(
 def open_backend(weights: Weights, backend: str = "torch", options: BackendOptions = BackendOptions(),
                  make: BackendFactory = make_backend) -> tuple[PartCLIPSeg, Backend, str]:
     """The model of ``weights``, its ``backend`` built with ``options`` (by ``make``), and the weights'
-    description."""
+    description. ``auto`` (backend, device or precision) is resolved here (:mod:`partclipseg.auto`)."""
     model, description = open_model(weights.checkpoint or None, weights.random or None, trust=weights.trust)
+    options.check(backend)
+    if backend == AUTO or options.automatic:
+        return model, open_auto(model, backend, options, make), description
     return model, make(backend, model, options), description
 
 

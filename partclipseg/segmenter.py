@@ -22,7 +22,7 @@ import torch
 from .affordances import AffordanceVocabulary, load_affordances
 from .backends import Backend, TorchBackend
 from .defaults import MAX_QUERIES, MIN_PIXELS, MODES, SCORE_THRESHOLD, TEXT_CACHE
-from .model.network import DecoderOutput, PartCLIPSeg, QueryTensors, tokenize
+from .model.network import DecoderOutput, PartCLIPSeg, QueryTensors, tokenize, trim_tokens
 from .model_vocabulary import unknown_queries
 from .prompt_plan import PromptPlan
 from .postprocess import Result, postprocess
@@ -126,9 +126,8 @@ class Segmenter:
     def _text_features(self, prompts: Sequence[str]) -> torch.Tensor:
         new = [p for p in prompts if p not in self._text_cache]
         if new:
-            device = next(self.model.parameters()).device
-            encoded = self.model.encode_text(tokenize(new, self.model.config.context_length).to(device))
-            self._text_cache.update(zip(new, encoded.float()))
+            tokens = trim_tokens(tokenize(new, self.model.config.context_length))
+            self._text_cache.update(zip(new, self.backend.encode_text(self.model, tokens)))
         features = torch.stack([self._text_cache[p] for p in prompts])
         # bounded: a stream of ever new queries must not grow memory; the oldest prompts go first (dict order)
         for stale in [p for p in self._text_cache if p not in prompts][:max(0, len(self._text_cache) - TEXT_CACHE)]:

@@ -12,9 +12,9 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from partclipseg.backends import BACKENDS, BackendOptions
+from partclipseg.backends import BACKEND_CHOICES, BACKENDS, BackendOptions
 from partclipseg.backends.options import option_fields
-from partclipseg.defaults import AXIS_HINT, MAX_IMAGE_PIXELS, MIN_GEOMETRY_POINTS, MIN_PIXELS, MODES, OUTLIER_MADS
+from partclipseg.defaults import AUTO, AXIS_HINT, MAX_IMAGE_PIXELS, MIN_GEOMETRY_POINTS, MIN_PIXELS, MODES, OUTLIER_MADS
 from partclipseg.defaults import OUTLIER_MIN_BAND, SCORE_THRESHOLD
 from partclipseg.defaults import DEPTH_LIMITS, DEPTH_MAX, DEPTH_MIN, MAX_PART_EXTENT, MAX_PART_EXTENT_LIMITS
 from partclipseg.defaults import MIN_PIXELS_RANGE, SCORE_THRESHOLD_RANGE
@@ -55,9 +55,10 @@ SPECS = (
          "the masks are meaningless)", CONFIGURE, ("",) + RANDOM_SIZES),
     Spec("trust_checkpoint", False, "allow full unpickling of checkpoints holding more than tensors (trusted files "
          "only)", CONFIGURE),
-    Spec("backend", "torch", "inference backend", CONFIGURE, BACKENDS),
-    *(Spec(f.name, f.default, _backend_help(f), CONFIGURE, f.metadata["choices"], f.metadata["limits"])
-      for f in option_fields()),
+    Spec("backend", AUTO, "inference backend; auto: TensorRT or torch on a GPU, else ONNX Runtime on the CPU, else "
+         "torch (the choice and why: /diagnostics)", CONFIGURE, BACKEND_CHOICES),
+    *(Spec(f.name, f.metadata["user_default"], _backend_help(f), CONFIGURE, f.metadata["choices"],
+           f.metadata["limits"]) for f in option_fields()),
     Spec("queries", "", "active queries, e.g. 'pot/handle; knife handle' ('' = none); also set by query and "
          "set_queries", NOW),
     Spec("mode", MODES[0], "pred-all (objects predicted) or oracle (objects given in 'objects')", NOW, MODES),

@@ -13,6 +13,7 @@ Every topic and service is relative to the node's namespace, so renaming the nod
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import time
 import traceback
@@ -57,6 +58,36 @@ from .latest_frame import LatestFrameWorker
 from .memory import release_free_memory
 from .srv import SetQueries
 from .tf_lookup import TfLookup, TransformUnavailable
+
+
+
+class LibraryLog(logging.Handler):
+    """The core library's progress lines and warnings (first export, quality gate, backend choice) in the node's
+    log, and only there."""
+
+    def __init__(self, logger) -> None:
+        super().__init__(logging.INFO)
+        self._logger = logger
+        self._library = logging.getLogger("partclipseg")
+
+    def __enter__(self) -> "LibraryLog":
+        self._level = self._library.level
+        self._library.addHandler(self)
+        self._library.setLevel(logging.INFO)
+        self._library.propagate = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._library.removeHandler(self)
+        self._library.setLevel(self._level)
+        self._library.propagate = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.name}: {record.getMessage()}"
+        if record.levelno >= logging.WARNING:  # one call site per severity: rclpy refuses a site that changes it
+            self._logger.warning(text)
+        else:
+            self._logger.info(text)
 
 
 QUERY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -104,9 +135,10 @@ class SegmentNode(LifecycleNode):
             queries = parse_queries(p.queries, p.max_queries, affordances=vocabulary) if p.queries.strip() else None
             cameras = p.camera_list or [""]
             tf = TfLookup(self, p.target_frame) if p.target_frame else None
-            segmenter, description = open_segmenter(
-                p.weights(), p.backend, p.backend_options(), self._make_backend, mode=p.mode,
-                score_threshold=p.score_threshold, min_pixels=p.min_pixels, affordances=vocabulary)
+            with LibraryLog(self.get_logger()):  # first export and quality gate: progress in this log
+                segmenter, description = open_segmenter(
+                    p.weights(), p.backend, p.backend_options(), self._make_backend, mode=p.mode,
+                    score_threshold=p.score_threshold, min_pixels=p.min_pixels, affordances=vocabulary)
             if queries:
                 segmenter.set_queries(queries)
         except Exception as exc:  # noqa: BLE001 - a failed configure must leave the node up and unconfigured
@@ -129,8 +161,9 @@ class SegmentNode(LifecycleNode):
         self._state = "inactive"
         random = " (outputs are marked: masks are meaningless)" if p.random_weights else ""
         cameras = f"cameras {', '.join(self._channels)}; " if p.camera_list else ""
+        choice = f" ({segmenter.backend.selection})" if segmenter.backend.selection else ""
         self.get_logger().info(f"configured: {self._model_description} ({self._vocabulary_description()}), backend "
-                               f"{segmenter.backend.describe()}{random}; {cameras}queries: "
+                               f"{segmenter.backend.describe()}{choice}{random}; {cameras}queries: "
                                f"{self._query_names() or 'none yet (publish one on query)'}; 3D in "
                                f"{p.target_frame or 'the image optical frame'}")
         self._warn_unknown_queries()
@@ -485,6 +518,7 @@ class SegmentNode(LifecycleNode):
             "camera": channel.name if channel else "",
             "model": self._model_description,
             "backend": self._segmenter.backend.describe() if self._segmenter else "",
+            "backend_choice": (self._segmenter.backend.selection or "as configured") if self._segmenter else "",
             "random_weights": str(bool(self.params.random_weights)).lower(),
             "active_queries": self._query_names(),
             "vocabulary": self._vocabulary_description(),

@@ -49,7 +49,7 @@ if [ -z "${VARIANTS:-}" ]; then
     VARIANTS="torch/fp32 torch/fp16 torch/bf16 torch/fp16+graphs onnxruntime/fp32 onnxruntime/fp16 tensorrt/fp16"
     [ "${TRT_FP32:-0}" = 1 ] && VARIANTS="$VARIANTS tensorrt/fp32"
   else
-    VARIANTS="torch/fp32 torch/bf16 onnxruntime/fp32 onnxruntime/fp16"
+    VARIANTS="torch/fp32 torch/bf16 onnxruntime/fp32 onnxruntime/fp16 onnxruntime/int8"
   fi
 fi
 echo "cache: $CACHE"

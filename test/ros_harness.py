@@ -75,13 +75,16 @@ class NodeProcess:
 
 
 def segment_process(log: Path, name: str, queries: str, remaps: dict[str, str],
-                    params: dict[str, str] | None = None) -> NodeProcess:
-    """`partclipseg-ros segment` as users start it (the shipped config), with tiny random weights, ``queries``, the
-    inputs remapped by ``remaps``, diagnostics every 0.2 s and further ``params``; node ``name`` in namespace
-    ``name`` (so its topics are /name/..., its services and parameters /name/name/...)."""
+                    params: dict[str, str] | None = None, checkpoint: Path | None = None) -> NodeProcess:
+    """`partclipseg-ros segment` as users start it (the shipped config), with tiny random weights (or
+    ``checkpoint``), ``queries``, the inputs remapped by ``remaps``, diagnostics every 0.2 s and further ``params``;
+    node ``name`` in namespace ``name`` (so its topics are /name/..., its services and parameters /name/name/...).
+    Nodes whose output a test compares with the torch core bit for bit pass ``{"backend": "torch"}`` (the shipped
+    default, auto, runs ONNX Runtime)."""
     remap_args = [f"{topic}:={target}" for topic, target in remaps.items()]
     param_args = [arg for key, value in (params or {}).items() for arg in ("-p", f"{key}:={value}")]
-    return NodeProcess(["-m", "partclipseg_ros.cli", "segment", "--random-weights", "tiny", "--queries", queries,
+    weights = ["--checkpoint", str(checkpoint)] if checkpoint else ["--random-weights", "tiny"]
+    return NodeProcess(["-m", "partclipseg_ros.cli", "segment", *weights, "--queries", queries,
                         "--name", name, "--namespace", name, *remap_args, "-p", "diagnostics_period:=0.2",
                         *param_args], log)
 

@@ -1,5 +1,6 @@
 """ONNX export and its CPU validation: checker, explicit dims, folding, TensorRT 10 allow-list, fp16 conversion."""
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -12,7 +13,7 @@ from partclipseg.backends import BackendOptions
 from partclipseg.backends.ort_backend import OnnxRuntimeBackend
 from partclipseg.cli import main
 from partclipseg.onnx.export import ExportedGraphs, _read_manifest, cache_folder, file_sha256
-from partclipseg.model.stages import decoder_spec, encoder_spec
+from partclipseg.model.stages import decoder_spec, encoder_spec, text_spec
 from partclipseg.onnx.checks import GraphError, tensorrt_problems, validate
 from partclipseg.onnx.fp16 import FP32_OPS, convert_to_fp16
 from partclipseg.segmenter import Segmenter
@@ -36,7 +37,7 @@ def _with_node_after_main(model: onnx.ModelProto, node_type: str, extra_inputs: 
 
 def test_graphs_are_deployable(tiny_graphs):
     config = make_tiny().config
-    for stage, spec in (("encoder", encoder_spec(config)), ("decoder", decoder_spec(config))):
+    for stage, spec in (("encoder", encoder_spec(config)), ("decoder", decoder_spec(config)), ("text", text_spec(config))):
         model = validate(tiny_graphs.path(stage), spec)
         assert [o.version for o in model.opset_import if o.domain == ""] == [18]
         assert not [n for n in model.graph.node if n.op_type in ("Resize", "Loop", "ScatterND", "Attention")]
@@ -49,6 +50,9 @@ def test_graphs_are_deployable(tiny_graphs):
     assert dims == {"features": [3, 1, 485, 64], "film_mul": ["prompts", 64], "film_add": ["prompts", 64],
                     "head_index": ["head_rows"], "pair_index": ["pair_rows", 2], "pair_film_mul": ["pair_rows", 64],
                     "pair_film_add": ["pair_rows", 64]}
+    text = onnx.load(str(tiny_graphs.text)).graph
+    assert [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in (*text.input, *text.output)] \
+        == [["texts", "text_tokens"], ["texts", config.projection_dim]]
 
 
 def test_validation_catches_a_planted_unsupported_op(tiny_graphs, tmp_path):
@@ -110,7 +114,8 @@ def test_fp16_graphs_keep_norms_in_fp32_and_match_torch(tiny_graphs, tmp_path, r
         assert norms and matmuls
         assert all(types[name] == TensorProto.FLOAT for n in norms for name in n.input if name)
         assert all(types[name] == TensorProto.FLOAT16 for n in matmuls for name in n.input)
-    sha = {stage: file_sha256(tmp_path / f"{stage}.onnx") for stage in ("encoder", "decoder")}
+    shutil.copyfile(tiny_graphs.text, tmp_path / "text.onnx")  # the text encoder stays fp32 at every precision
+    sha = {stage: file_sha256(tmp_path / f"{stage}.onnx") for stage in ("encoder", "decoder", "text")}
     graphs = ExportedGraphs(tmp_path, "fp16", tiny_graphs.max_queries, tiny_graphs.opset, sha)
     reference, fp16 = Segmenter(model), Segmenter(model, OnnxRuntimeBackend(model, BackendOptions(precision="fp16"), graphs=graphs))
     reference.set_queries(QUERIES)
@@ -143,12 +148,12 @@ def test_cached_export_is_reused_and_a_damaged_one_is_not(tiny_graphs, tmp_path)
     assert _read_manifest(folder, {**settings, "opset": 17}) is None
     damaged = tmp_path / "damaged"
     damaged.mkdir()
-    for name in ("encoder.onnx", "decoder.onnx", "manifest.json"):
+    for name in ("encoder.onnx", "decoder.onnx", "text.onnx", "manifest.json"):
         (damaged / name).write_bytes((folder / name).read_bytes())
     (damaged / "decoder.onnx").write_bytes((folder / "decoder.onnx").read_bytes()[:1000])
     assert _read_manifest(damaged, settings) is None
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["settings"]["model"] == settings["model"] and set(manifest["sha256"]) == {"encoder", "decoder"}
+    assert manifest["settings"]["model"] == settings["model"] and set(manifest["sha256"]) == {"encoder", "decoder", "text"}
 
 
 def test_export_command(tmp_path, capsys):

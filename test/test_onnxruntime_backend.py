@@ -96,7 +96,7 @@ def test_too_many_rows_for_the_graphs_keeps_the_old_queries(tiny_graphs, onnx_ca
 
 
 def test_unavailable_configurations_say_why(tiny_model, onnx_cache, monkeypatch):
-    with pytest.raises(BackendUnavailable, match="fp32 or fp16"):
+    with pytest.raises(BackendUnavailable, match="fp32, fp16 or int8"):
         make_backend("onnxruntime", tiny_model, BackendOptions(precision="bf16", cache_dir=str(onnx_cache)))
     with pytest.raises(BackendUnavailable, match="torch backend only"):
         make_backend("onnxruntime", tiny_model, BackendOptions(cuda_graphs=True))

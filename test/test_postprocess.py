@@ -4,6 +4,7 @@ import torch
 
 from partclipseg.model.network import DecoderOutput
 from partclipseg.prompt_plan import PromptPlan
+import partclipseg.postprocess as postprocess_module
 from partclipseg.postprocess import postprocess
 from partclipseg.queries import parse_queries
 
@@ -105,3 +106,98 @@ def test_matches_official_rules_on_random_logits():
     assert result.labels.tolist() == _official_pred_all(up(main), up(pair), plan).tolist()
     oracle = postprocess(plan, DecoderOutput(main, pair), size, mode="oracle", objects=["pot", "mug"])
     assert oracle.labels.tolist() == _official_oracle(up(pair), plan, {"pot", "mug"}).tolist()
+
+
+def _reference(plan, out, size, mode="pred-all", objects=None):
+    """The rule on every map upsampled to ``size`` (what postprocess computes without upsampling them all)."""
+    up = lambda t: torch.nn.functional.interpolate(t.float(), size=size, mode="bilinear", align_corners=False)[0]  # noqa: E731
+    main, pair = up(out.main), None if out.pair is None else up(out.pair)
+    pick = lambda c: (main if c.source == "main" else pair)[c.index]  # noqa: E731
+    logits = torch.stack([pick(c) for c in plan.query_channels])
+    n = len(plan.queries)
+    if mode == "pred-all" and plan.background_channel is not None:
+        winner = torch.stack([pick(c) for c in plan.object_channels]).max(0).indices
+        gated = [q if o is None else q.masked_fill(winner != o, -torch.inf) for q, o in zip(logits, plan.query_objects)]
+        background = pick(plan.background_channel).masked_fill(winner != len(plan.object_channels) - 1, -torch.inf)
+        scores = torch.stack(gated + [background])
+    elif mode == "pred-all":
+        scores = torch.cat([logits, torch.zeros_like(logits[:1])])
+    else:
+        allowed = [q.object is None or q.object in objects for q in plan.queries]
+        scores = torch.stack([q if ok else torch.full_like(q, -torch.inf) for q, ok in zip(logits, allowed)]
+                             + [torch.full_like(logits[0], -torch.inf)])
+    best, index = scores.max(0)
+    labels = torch.where((index == n) | torch.isneginf(best), 0, index + 1)
+    return labels.numpy().astype(np.uint8), torch.sigmoid(best)
+
+
+def _check_against_reference(plan, out, size, **kwargs):
+    result = postprocess(plan, out, size, **kwargs)
+    labels, probability = _reference(plan, out, size, **kwargs)
+    np.testing.assert_array_equal(result.labels, labels)
+    for i, part in enumerate(result.parts):
+        mask = labels == i + 1
+        assert part.pixel_count == mask.sum()
+        assert part.score == pytest.approx(float(probability[torch.from_numpy(mask)].double().mean()) if mask.any()
+                                           else 0.0, rel=1e-9, abs=1e-12)
+        if mask.any():
+            ys, xs = np.nonzero(mask)
+            assert part.roi == (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    return result
+
+
+@pytest.fixture(scope="module")
+def kitchen_outputs():
+    """The bundled (trained) model's decoder output on the kitchen sample, for 3 and for 16 queries."""
+    from partclipseg.benchmark.common import BENCH_QUERIES
+    from partclipseg.checkpoint import load_checkpoint
+    from partclipseg.data.samples import load_sample
+    from partclipseg.defaults import BUNDLED_CHECKPOINT
+    from partclipseg.segmenter import Segmenter
+
+    segmenter = Segmenter(load_checkpoint(BUNDLED_CHECKPOINT))
+    features = segmenter.encode_image(load_sample("kitchen")).features
+    outputs = []
+    for queries in ("pot/lid; pot/handle; spatula/handle; handle", BENCH_QUERIES[:15] + ["handle"]):
+        segmenter.set_queries(queries)
+        outputs.append((segmenter.plan, segmenter.backend.decode(features, segmenter._state.tensors)))
+    return outputs
+
+
+@pytest.mark.parametrize("size", [(480, 640), (120, 160), (401, 353)])
+def test_band_refinement_equals_upsampling_every_map(kitchen_outputs, size, monkeypatch):
+    """A trained model's maps: labels decided at the decoder's resolution and refined in the boundary band are
+    exactly those of the rule on every map upsampled (up- and downsampling), in both modes, with a threshold."""
+    calls = []
+    original = postprocess_module._upsample
+    monkeypatch.setattr(postprocess_module, "_upsample", lambda maps, s: calls.append(len(maps)) or original(maps, s))
+    for plan, out in kitchen_outputs:
+        _check_against_reference(plan, out, size)
+        _check_against_reference(plan, out, size, mode="oracle", objects=["pot", "mug"])
+        assert postprocess(plan, out, size, score_threshold=0.6).labels.tolist() == \
+            np.where(_reference(plan, out, size)[1].numpy() < 0.6, 0, _reference(plan, out, size)[0]).tolist()
+    assert calls and set(calls) == {1}  # only the winning logit was upsampled: never every map
+
+
+def test_noisy_maps_fall_back_to_upsampling_and_agree(monkeypatch):
+    """Random logits change at every pixel (nearly all of the image is band): every map is upsampled instead,
+    with the same result."""
+    calls = []
+    original = postprocess_module._upsample
+    monkeypatch.setattr(postprocess_module, "_upsample", lambda maps, s: calls.append(len(maps)) or original(maps, s))
+    plan = _plan("pot/handle; pot/lid; knife/blade; knife/handle; mug/handle; handle")
+    gen = torch.Generator().manual_seed(1)
+    out = DecoderOutput(torch.randn(1, len(plan.head_rows), 40, 40, generator=gen),
+                        torch.randn(1, len(plan.pair_parts) + 1, 40, 40, generator=gen))
+    _check_against_reference(plan, out, (61, 83))
+    assert calls == [len(plan.head_rows), len(plan.pair_parts) + 1]  # main and pair upsampled whole
+
+
+def test_logits_are_upsampled_on_request():
+    plan = _plan("pot/handle; knife/blade")
+    gen = torch.Generator().manual_seed(2)
+    out = DecoderOutput(torch.randn(1, 3, 8, 8, generator=gen), torch.randn(1, 3, 8, 8, generator=gen))
+    result = postprocess(plan, out, (12, 20))
+    assert result._logits is None
+    expected = torch.nn.functional.interpolate(out.pair[:, :2], size=(12, 20), mode="bilinear", align_corners=False)[0]
+    assert torch.equal(result.logits, expected)

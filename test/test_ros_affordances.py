@@ -50,7 +50,8 @@ def harness():
 def node(harness, tmp_path_factory):
     process = segment_process(tmp_path_factory.mktemp("seg_d") / "node.log", NODE, QUERIES,
                               {topic: f"{PREFIX}/{topic}" for topic in ("image", "depth", "camera_info")},
-                              {"max_part_extent": str(MAX_PART_EXTENT)})
+                              {"max_part_extent": str(MAX_PART_EXTENT),
+                               "backend": "torch"})  # compared with the torch core
     yield process
     assert process.stop() == 0, process.log()[-3000:]
 

@@ -32,7 +32,8 @@ def node(harness, tmp_path_factory):
     remaps = "; ".join(f"{name}/image:={topic}" for name, topic in CAMERAS.items())
     process = NodeProcess(["-m", "partclipseg_ros.cli", "segment", "--random-weights", "tiny", "--queries", QUERIES,
                            "--name", NODE, "--namespace", NODE, "cameras:=head; wrist", f"remappings:={remaps}",
-                           "-p", "diagnostics_period:=0.2"], tmp_path_factory.mktemp("seg_m") / "node.log")
+                           "-p", "diagnostics_period:=0.2", "-p", "backend:=torch"],  # batches; compared with the core
+                          tmp_path_factory.mktemp("seg_m") / "node.log")
     yield process
     assert process.stop() == 0, process.log()[-3000:]
 

@@ -13,7 +13,7 @@ from std_msgs.msg import String
 
 from partclipseg.data.samples import load_sample
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("tiny_auto_ready")]  # nodes run backend auto
 
 
 @pytest.fixture
@@ -86,11 +86,13 @@ def test_lifecycle_from_another_process_and_a_late_joiner_gets_the_query(harness
 
 
 def test_backpressure_latest_frame_only_with_a_slow_model(harness, tmp_path):
-    """30 Hz camera, model ~5x slower: no backlog, output never more than one frame stale, memory flat."""
+    """30 Hz camera, model ~5x slower: no backlog, output never more than one frame stale, memory flat (torch:
+    this is about the worker, not the backend)."""
     node, delay, rate, seconds = "seg_slow", 0.2, 30.0, 6.0
     camera = Camera(harness, "/test_c/image", node)
     process = NodeProcess(["test/slow_segment_node.py", "--ros-args", "-r", f"__node:={node}",
                            "-r", f"__ns:=/{node}", "-r", "image:=/test_c/image", "-p", "random_weights:=tiny",
+                           "-p", "backend:=torch",
                            "-p", "queries:=cup/handle", "-p", "diagnostics_period:=0.25"], tmp_path / "node.log",
                           env={"SLOW_NODE_DELAY_S": str(delay)})
     frame = np.ascontiguousarray(np.resize(load_sample("coffee"), (480, 640, 3)))  # 640x480 rgb8, 922 KB

@@ -30,8 +30,10 @@ def harness():
 
 @pytest.fixture(scope="module")
 def node(harness, tmp_path_factory):
-    """`partclipseg-ros segment` with the shipped config, tiny random weights, two queries, fast diagnostics."""
-    process = segment_process(tmp_path_factory.mktemp("seg_a") / "node.log", NODE, QUERIES, {"image": "/test_a/image"})
+    """`partclipseg-ros segment` with the shipped config, tiny random weights, two queries, fast diagnostics, and
+    backend torch: its output is compared with the torch core bit for bit."""
+    process = segment_process(tmp_path_factory.mktemp("seg_a") / "node.log", NODE, QUERIES, {"image": "/test_a/image"},
+                              {"backend": "torch"})
     yield process
     assert process.stop() == 0, process.log()[-3000:]
 
@@ -225,6 +227,8 @@ def test_diagnostics_describe_the_running_node(harness, camera, node, coffee):
         camera.segment(coffee[::4, ::4].copy(), process=node)
     values = harness.wait_status(NODE, lambda v, s: v["state"] == "active", 10, "active diagnostics", node)
     assert values["backend"] == "torch cpu fp32"
+    assert values["backend_choice"] == ("torch as configured; precision auto: fp32 (no reduced precision is gated "
+                                        "for torch on cpu)")
     assert values["model"].startswith("RANDOM tiny") and values["random_weights"] == "true"
     assert values["active_queries"] == "cup/handle; saucer/rim"
     assert values["input_topic"] == "/test_a/image" and values["input_qos"] == "best_available, depth 1"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ..model.network import PartCLIPSeg
 from .base import Backend, BackendUnavailable
-from .options import BACKENDS, BackendOptions
+from ..defaults import AUTO
+from .options import BACKEND_CHOICES, BACKENDS, BackendOptions
 from .torch_backend import TorchBackend
 
 
@@ -18,6 +19,10 @@ def make_backend(name: str, model: PartCLIPSeg, options: BackendOptions = Backen
     Raises :class:`BackendUnavailable` with the reason and what to install.
     """
     options.check(name)
+    if name == AUTO or options.automatic:
+        raise BackendUnavailable(f"backend {name!r}, device {options.device!r}, precision {options.precision!r}: "
+                                 "'auto' is resolved on start-up by partclipseg.factory.open_backend (with the "
+                                 "per-checkpoint quality gate); make_backend builds one concrete backend")
     if name == "torch":
         return TorchBackend(model, options)
     if name == "onnxruntime":
@@ -29,4 +34,4 @@ def make_backend(name: str, model: PartCLIPSeg, options: BackendOptions = Backen
     return TensorRTBackend(model, options)
 
 
-__all__ = ["BACKENDS", "Backend", "BackendOptions", "BackendUnavailable", "TorchBackend", "make_backend"]
+__all__ = ["BACKEND_CHOICES", "BACKENDS", "Backend", "BackendOptions", "BackendUnavailable", "TorchBackend", "make_backend"]

@@ -1,7 +1,7 @@
 """The one backend interface: image -> reduced features once per frame; features + query tensors -> logits.
 
 Text encoding and the query tensors stay in torch (they run only when the query set changes); a backend runs
-the two per-frame stages. Callers never know which backend ran.
+the two per-frame stages (and may run the text tower). Callers never know which backend ran.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from types import ModuleType
 import torch
 
 from ..errors import BackendUnavailable
-from ..model.network import DecoderOutput, QueryTensors
+from ..model.network import DecoderOutput, PartCLIPSeg, QueryTensors
 
 
 
@@ -24,7 +24,7 @@ def require(module: str, hint: str) -> ModuleType:
         raise BackendUnavailable(f"the {module} package is not installed ({err}); {hint}") from err
 
 
-EXPORT_HINT = "pip install onnx==1.23.2 onnxscript==0.7.2 (or: pip install 'partclipseg[export]')"
+EXPORT_HINT = "pip install onnx==1.23.2 onnxscript==0.7.2 (both in the default requirements)"
 
 
 def require_exporter() -> None:
@@ -45,7 +45,9 @@ class Backend(ABC):
 
     name: str = "backend"
     device: torch.device = torch.device("cpu")
+    precision: str = "fp32"
     batches_images: bool = False  # encode_image and decode take several images at once (batch dimension B > 1)
+    selection: str = ""  # why this backend and precision were chosen (backend/precision auto); "" when configured
 
     @abstractmethod
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -55,6 +57,12 @@ class Backend(ABC):
     @abstractmethod
     def decode(self, features: torch.Tensor, query: QueryTensors) -> DecoderOutput:
         """Reduced activations + query tensors (from :meth:`prepare`) -> logits, all rows in one call."""
+
+    def encode_text(self, model: PartCLIPSeg, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids (N, L) -> text features (N, projection_dim) float32 on the model's device; runs when the query
+        set changes. By default ``model`` itself in fp32; backends with a text graph run that instead."""
+        device = next(model.parameters()).device
+        return model.encode_text(tokens.to(device)).float()
 
     def prepare(self, query: QueryTensors) -> QueryTensors:
         """Move cached query tensors where :meth:`decode` wants them (called once per query set)."""

@@ -1,6 +1,7 @@
-"""ONNX Runtime backend: the two exported graphs (cached per model, :func:`partclipseg.onnx.export.cached_graphs`) on
-the CPU, or on CUDA with ``onnxruntime-gpu``. Tensors are bound in place (IO binding), so on CUDA the image
-features never leave the GPU between the encoder and the decoder.
+"""ONNX Runtime backend: the exported graphs (cached per model, :func:`partclipseg.onnx.export.cached_graphs`) on
+the CPU, or on CUDA with ``onnxruntime-gpu``: image encoder and decoder every frame, the text encoder when the
+query set changes. Per-frame tensors are bound in place (IO binding), so on CUDA the image features never leave
+the GPU between the encoder and the decoder.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 
 from ..model.stages import (
-    GraphSpec, RowBounds, decoder_feeds, decoder_output, decoder_spec, encoder_spec, graph_query, row_bounds, row_counts,
+    INDEX_DTYPE, GraphSpec, RowBounds, decoder_feeds, decoder_output, decoder_spec, encoder_spec, graph_query, row_bounds, row_counts,
 )
 from ..model.network import DecoderOutput, PartCLIPSeg, QueryTensors
 from .base import Backend, BackendUnavailable, require, require_cuda, require_exporter
@@ -19,17 +20,18 @@ from .options import BackendOptions
 if TYPE_CHECKING:
     from ..onnx.export import ExportedGraphs
 
-INSTALL_HINT = ("pip install onnxruntime==1.32.0 (CPU), or onnxruntime-gpu instead of onnxruntime for CUDA "
-                "(or: pip install 'partclipseg[export]')")
+INSTALL_HINT = ("pip install onnxruntime==1.32.0 (CPU; in the default requirements), or onnxruntime-gpu instead of "
+                "onnxruntime for CUDA")
 _NUMPY = {torch.float32: np.float32, torch.int32: np.int32}
 
 
 class OnnxRuntimeBackend(Backend):
-    """The exported graphs in ONNX Runtime at fp32 or fp16 (the fp16 graphs; on the CPU, ONNX Runtime computes
-    the nodes it has no fp16 kernel for in fp32, so fp16 there checks the graphs rather than saving time)."""
+    """The exported graphs in ONNX Runtime at fp32, fp16 (the fp16 graphs; on the CPU, ONNX Runtime computes
+    the nodes it has no fp16 kernel for in fp32, so fp16 there checks the graphs rather than saving time) or int8
+    (CPU only: :mod:`partclipseg.onnx.int8`)."""
 
     name = "onnxruntime"
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")
 
     def __init__(
         self,
@@ -45,7 +47,9 @@ class OnnxRuntimeBackend(Backend):
         device, precision = options.device, options.precision
         self.device = torch.device(device)
         if precision not in self.precisions:
-            raise BackendUnavailable(f"onnxruntime runs fp32 or fp16 graphs, not {precision!r}")
+            raise BackendUnavailable(f"onnxruntime runs fp32, fp16 or int8 graphs, not {precision!r}")
+        if precision == "int8" and self.device.type != "cpu":
+            raise BackendUnavailable("the int8 graphs run on the CPU (ONNX Runtime's CPU kernels); on CUDA use fp16")
         if self.device.type == "cuda":
             require_cuda(self.device, "onnxruntime")
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -76,6 +80,7 @@ class OnnxRuntimeBackend(Backend):
         settings.log_severity_level = 3
         self.encoder = ort.InferenceSession(str(graphs.encoder), settings, providers=providers)
         self.decoder = ort.InferenceSession(str(graphs.decoder), settings, providers=providers)
+        self.text = ort.InferenceSession(str(graphs.text), settings, providers=providers)
         self.specs = {"encoder": encoder_spec(self.config), "decoder": decoder_spec(self.config)}
 
     def _run(self, session, spec: GraphSpec, inputs: dict[str, torch.Tensor], rows: RowBounds) -> dict[str, torch.Tensor]:
@@ -100,6 +105,11 @@ class OnnxRuntimeBackend(Backend):
     def decode(self, features: torch.Tensor, query: QueryTensors) -> DecoderOutput:
         feeds = decoder_feeds(features.to(self.device), query, self.config)
         return decoder_output(self._run(self.decoder, self.specs["decoder"], feeds, row_counts(query)))
+
+    @torch.inference_mode()
+    def encode_text(self, model: PartCLIPSeg, tokens: torch.Tensor) -> torch.Tensor:
+        features = self.text.run(None, {"tokens": tokens.to(INDEX_DTYPE).numpy()})[0]
+        return torch.from_numpy(features).to(next(model.parameters()).device)
 
     def prepare(self, query: QueryTensors) -> QueryTensors:
         return graph_query(query, self.device, self.limit, self.max_queries)

@@ -80,6 +80,9 @@ class TorchBackend(Backend):
             require_cuda(self.device, "torch")
         elif self.device.type != "cpu":
             raise BackendUnavailable(f"the torch backend runs on 'cpu' or 'cuda', not {device!r}")
+        if precision not in self.precisions:
+            raise BackendUnavailable(f"the torch backend runs fp32, fp16 or bf16, not {precision!r} (int8: the "
+                                     "onnxruntime backend on the CPU)")
         if precision == "fp16" and self.device.type != "cuda":
             raise BackendUnavailable("fp16 needs a CUDA device; on the CPU use fp32 or bf16")
         if cuda_graphs and self.device.type != "cuda":

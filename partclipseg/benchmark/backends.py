@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..auto import open_auto
 from ..backends import Backend, BackendOptions, BackendUnavailable, make_backend
+from ..defaults import AUTO
 from ..model.network import PartCLIPSeg
 from ..postprocess import Result
 from ..segmenter import Segmenter
@@ -29,13 +31,14 @@ from .common import BENCH_QUERIES, frame
 
 # max |logit difference| / max |reference logit|. fp32 leaves room for TF32 tensor cores, which GPUs use by
 # default in cuDNN convolutions and TensorRT; on the CPU fp32 differences are ~1e-7.
-PARITY_TOLERANCE = {"fp32": 5e-3, "fp16": 3e-2, "bf16": 8e-2}
+PARITY_TOLERANCE = {"fp32": 5e-3, "fp16": 3e-2, "bf16": 8e-2, "int8": 1e-1}
 GOAL_MS = 8.0  # torch fp16, Q = 8, encoder + decoder, H100-class GPU (issue 5)
 
 
 @dataclass(frozen=True)
 class Variant:
-    """A backend configuration: ``name/precision[+graphs][+compile]``, e.g. ``torch/fp16+graphs``."""
+    """A backend configuration: ``name/precision[+graphs][+compile]``, e.g. ``torch/fp16+graphs``; ``auto`` is
+    what backend, device and precision ``auto`` (the CLI's and the node's default) choose for the model."""
 
     backend: str
     precision: str
@@ -44,25 +47,32 @@ class Variant:
 
     @classmethod
     def parse(cls, text: str) -> "Variant":
+        if text == AUTO:
+            return cls(AUTO, AUTO)
         head, *options = text.split("+")
         backend, _, precision = head.partition("/")
         unknown = set(options) - {"graphs", "compile"}
         if not precision or unknown:
-            raise ValueError(f"variant {text!r}: expected backend/precision[+graphs][+compile], e.g. torch/fp16+graphs")
+            raise ValueError(f"variant {text!r}: expected auto or backend/precision[+graphs][+compile], e.g. "
+                             "torch/fp16+graphs")
         return cls(backend, precision, "graphs" in options, "compile" in options)
 
     def __str__(self) -> str:
+        if self.backend == AUTO:
+            return AUTO
         return f"{self.backend}/{self.precision}" + "+graphs" * self.cuda_graphs + "+compile" * self.torch_compile
 
     def make(self, model: PartCLIPSeg, options: BackendOptions) -> Backend:
         """This variant's backend: ``options`` with this variant's precision and torch options."""
+        if self.backend == AUTO:
+            return open_auto(model, AUTO, options.replace(precision=AUTO))
         if self.backend == "torch":
             options = options.replace(cache_dir="", torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
         return make_backend(self.backend, model, options.replace(precision=self.precision))
 
 
 DEFAULT_VARIANTS = {
-    "cpu": ["torch/fp32", "onnxruntime/fp32"],
+    "cpu": ["torch/fp32", "onnxruntime/fp32", "onnxruntime/int8"],
     "cuda": ["torch/fp32", "torch/fp16", "torch/bf16", "torch/fp16+graphs", "onnxruntime/fp32", "onnxruntime/fp16",
              "tensorrt/fp32", "tensorrt/fp16"],
 }
@@ -109,15 +119,17 @@ def parity(segmenter: Segmenter, precision: str, ref: Reference, image: np.ndarr
 
 
 def timing(segmenter: Segmenter, image: np.ndarray, counts: list[int], repeats: int) -> list[dict]:
-    """One row per query count: median ms per stage and end to end."""
+    """One row per query count: median ms per stage and end to end; the query change (text tower and query
+    tensors, from an empty text cache) and the first answer after it (the change and one frame)."""
     rows = []
     for count in counts:
         segmenter.clear_text_cache()
         start = time.perf_counter()
         segmenter.set_queries(BENCH_QUERIES[:count])
         text_ms = (time.perf_counter() - start) * 1e3
-        for _ in range(2):  # warm-up (CUDA graph capture, autotuning, allocator)
-            segmenter.segment(image)
+        segmenter.segment(image)
+        first_ms = (time.perf_counter() - start) * 1e3
+        segmenter.segment(image)  # warm-up (CUDA graph capture, autotuning, allocator)
         stages: dict[str, list[float]] = {}
         for _ in range(repeats):
             start = time.perf_counter()
@@ -125,7 +137,7 @@ def timing(segmenter: Segmenter, image: np.ndarray, counts: list[int], repeats: 
             stages.setdefault("end_to_end", []).append((time.perf_counter() - start) * 1e3)
             for stage, ms in result.timings.items():
                 stages.setdefault(stage, []).append(ms)
-        row = {"queries": count, "text_ms": round(text_ms, 1)}
+        row = {"queries": count, "text_ms": round(text_ms, 1), "first_answer_ms": round(first_ms, 1)}
         row.update({f"{stage}_ms": round(statistics.median(ms), 2) for stage, ms in stages.items()})
         row["enc+dec_ms"] = round(row["encode_ms"] + row["decode_ms"], 2)
         rows.append(row)
@@ -154,7 +166,7 @@ def run_variants(
         segmenter = Segmenter(backend.model if variant.backend == "torch" else model, backend)
         label = {"variant": str(variant)}
         if ref is not None:
-            parity_rows += [label | row for row in parity(segmenter, variant.precision, ref, image)]
+            parity_rows += [label | row for row in parity(segmenter, backend.precision, ref, image)]
         timing_rows += [label | row for row in timing(segmenter, image, counts, repeats)]
         del segmenter, backend
         if torch.cuda.is_available():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable, Iterable
 
-from ..backends import BACKENDS, BackendOptions
+from ..backends import BACKEND_CHOICES, BACKENDS, BackendOptions
+from ..defaults import AUTO
 from ..backends.options import option_fields
 from ..factory import RANDOM_SIZES, Weights, open_segmenter
 from ..segmenter import Segmenter
@@ -40,13 +41,14 @@ def add_weights_arguments(parser: argparse.ArgumentParser) -> argparse._Argument
 
 def add_backend_arguments(group: argparse._ActionsContainer, only: Iterable[str] | None = None,
                           defaults: dict[str, Any] | None = None) -> None:
-    """One flag per :class:`BackendOptions` field (``only`` some of them), with its help and default."""
+    """One flag per :class:`BackendOptions` field (``only`` some of them), with its help and default (the field's
+    ``user_default`` unless ``defaults`` says otherwise)."""
     defaults = defaults or {}
     for spec in option_fields():
         if only is not None and spec.name not in only:
             continue
         flags = [f"--{spec.name.replace('_', '-')}", *ALIASES.get(spec.name, ())]
-        default = defaults.get(spec.name, spec.default)
+        default = defaults.get(spec.name, spec.metadata["user_default"])
         readers = spec.metadata["backends"]
         help_text = spec.metadata["help"] + ("" if readers == BACKENDS else f" [{', '.join(readers)}]")
         if isinstance(spec.default, bool):
@@ -60,7 +62,9 @@ def add_backend_arguments(group: argparse._ActionsContainer, only: Iterable[str]
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Weights, backend and its options: every command that runs the model (docs/deployment.md)."""
     group = add_weights_arguments(parser)
-    group.add_argument("--backend", default="torch", choices=BACKENDS, help="inference backend")
+    group.add_argument("--backend", default=AUTO, choices=BACKEND_CHOICES,
+                       help="inference backend; auto: TensorRT or torch on a GPU, else ONNX Runtime on the CPU, "
+                            "else torch (docs/deployment.md) (default: auto)")
     add_backend_arguments(group)
 
 

@@ -129,8 +129,17 @@ class PartCLIPSeg(nn.Module):
         return torch.stack([reduce(a) for reduce, a in zip(self.decoder.reduces, reversed(taps))])
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Token ids (N, context) -> projected text features (N, projection_dim), not normalised."""
-        return self.clip.encode_text(tokens, normalize=False)
+        """Token ids (N, L), L <= context_length -> projected text features (N, projection_dim), not normalised.
+
+        open_clip's ``encode_text`` for any L: the causal tower read at the end token (the largest id) gives the same
+        features for the full 77 tokens and for tokens cut after the longest prompt's end (:func:`trim_tokens`).
+        """
+        clip = self.clip
+        length = tokens.shape[1]
+        x = clip.token_embedding(tokens) + clip.positional_embedding[:length]
+        x = clip.ln_final(clip.transformer(x, attn_mask=clip.attn_mask[:length, :length]))
+        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
+        return x @ clip.text_projection
 
     def condition(self, text_features: torch.Tensor, plan: PromptPlan) -> QueryTensors:
         """Text features of ``plan.prompts`` -> the query-only decoder inputs.
@@ -208,6 +217,12 @@ class PartCLIPSeg(nn.Module):
 
 
 _TOKENIZERS: dict[int, open_clip.tokenizer.SimpleTokenizer] = {}
+
+
+def trim_tokens(tokens: torch.Tensor) -> torch.Tensor:
+    """Token ids (N, 77) cut after the longest prompt's end token: the same text features (see
+    :meth:`PartCLIPSeg.encode_text`) for a fraction of the compute (a part name is a few tokens)."""
+    return tokens[:, :int(tokens.argmax(dim=-1).max()) + 1]
 
 
 def tokenize(prompts: list[str], context_length: int) -> torch.Tensor:

@@ -4,7 +4,9 @@
   :meth:`PartCLIPSeg.encode_image` (the reduce projections are prompt-independent, so this is exact and moves
   12x less data across the boundary than the raw 768-wide taps);
 * decoder: ``features`` + the cached :class:`QueryTensors` fields -> ``main`` (1, M, S, S) and, for PartCLIPSeg,
-  ``pair`` (1, T+1, S, S).
+  ``pair`` (1, T+1, S, S);
+* text encoder (run when the query set changes): ``tokens`` (N, L) -> ``text_features`` (N, projection_dim), the
+  prompts' token ids cut after the longest one's end token (:func:`partclipseg.model.network.trim_tokens`).
 
 The query-dependent row counts are the only dynamic dimensions. Their names, bounds for a number of queries,
 the tensors' dtypes and their order are defined here and used by the ONNX export, ONNX Runtime, the TensorRT
@@ -22,8 +24,10 @@ from .config import ModelConfig
 from .network import DecoderOutput, PartCLIPSeg, QueryTensors
 from ..queries import QueryError
 
-# Dynamic axes: decoder rows K (prompts + background), main-head rows M, part-branch rows T+1.
+# Dynamic axes: decoder rows K (prompts + background), main-head rows M, part-branch rows T+1; text encoder: N
+# prompts of L tokens.
 PROMPTS, HEAD_ROWS, PAIR_ROWS = "prompts", "head_rows", "pair_rows"
+TEXTS, TEXT_TOKENS = "texts", "text_tokens"
 INDEX_DTYPE = torch.int32  # int32 indices: every TensorRT 10.x parses them, ONNX Gather takes them
 
 
@@ -145,6 +149,20 @@ def decoder_spec(config: ModelConfig) -> GraphSpec:
     return GraphSpec("decoder", tuple(inputs), tuple(outputs))
 
 
+def text_spec(config: ModelConfig) -> GraphSpec:
+    return GraphSpec(
+        "text",
+        (TensorSpec("tokens", INDEX_DTYPE, (TEXTS, TEXT_TOKENS)),),
+        (TensorSpec("text_features", torch.float32, (TEXTS, config.projection_dim)),),
+    )
+
+
+def text_bounds(config: ModelConfig, max_queries: int) -> dict[str, int]:
+    """Largest text-graph dims: every prompt of ``max_queries`` queries new at once (2Q: parts and objects), the
+    full context."""
+    return {TEXTS: 2 * max_queries, TEXT_TOKENS: config.context_length}
+
+
 def decoder_feeds(features: torch.Tensor, query: QueryTensors, config: ModelConfig) -> dict[str, torch.Tensor]:
     """Decoder graph inputs by name, in binding order, with the graph's dtypes (fp32 floats, int32 indices)."""
     feeds = {
@@ -173,6 +191,17 @@ class ImageEncoderGraph(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixel_values)
+
+
+class TextEncoderGraph(nn.Module):
+    """What the text-encoder graph computes: :meth:`PartCLIPSeg.encode_text`."""
+
+    def __init__(self, model: PartCLIPSeg) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(tokens)
 
 
 class DecoderGraph(nn.Module):

@@ -212,7 +212,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.cameras:
         from .bench_cameras import print_cameras_table
 
-        print_cameras_table(args.cameras, args.sizes[-1], args.camera_seconds)
+        print_cameras_table(args.cameras, args.sizes[-1], args.camera_seconds, args.camera_backend)
         return 0
     use_shm_profile()
     resolutions = [_resolution(r) for r in args.resolutions]
@@ -268,5 +268,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="only the multi-camera table: N cameras at 15 Hz into one node, against N single-camera "
                             "nodes (model size: the last of --sizes)")
     bench.add_argument("--camera-seconds", type=float, default=30.0, help="seconds measured per setup")
+    bench.add_argument("--camera-backend", default="auto", choices=("auto", "torch", "onnxruntime"),
+                       help="--cameras: the nodes' backend (torch encodes the cameras' frames as one batch)")
     bench.add_argument("--repeats", type=int, default=30, help="runs per step of the 3D stage table")
     bench.set_defaults(func=cmd_bench)

@@ -94,17 +94,18 @@ def _measure(counter: AnswerCounter, topics: list[str], warmup: float, seconds: 
     return rows
 
 
-def camera_rows(cameras: int, size: str, seconds: float, warmup: float) -> dict[str, list[dict]]:
-    """{"one node": rows, "separate nodes": rows}, one row per camera."""
+def camera_rows(cameras: int, size: str, seconds: float, warmup: float, backend: str) -> dict[str, list[dict]]:
+    """{"one node": rows, "separate nodes": rows}, one row per camera; every node on ``backend``."""
     folder = Path(tempfile.mkdtemp(prefix="partclipseg-cameras-"))
     names = [f"cam{i}" for i in range(cameras)]
     source = {name: f"/bench_cameras/{name}/image" for name in names}
     results: dict[str, list[dict]] = {}
     setups = {
-        "one node": [["segment", "--random-weights", size, "--queries", QUERIES, "--namespace", "bench_multi",
-                      f"cameras:={'; '.join(names)}", *(arg for n in names for arg in ("-r", f"{n}/image:={source[n]}"))]],
-        "separate nodes": [["segment", "--random-weights", size, "--queries", QUERIES, "--namespace",
-                            f"bench_single_{n}", f"image:={source[n]}"] for n in names],
+        "one node": [["segment", "--random-weights", size, "--queries", QUERIES, f"backend:={backend}",
+                      "--namespace", "bench_multi", f"cameras:={'; '.join(names)}",
+                      *(arg for n in names for arg in ("-r", f"{n}/image:={source[n]}"))]],
+        "separate nodes": [["segment", "--random-weights", size, "--queries", QUERIES, f"backend:={backend}",
+                            "--namespace", f"bench_single_{n}", f"image:={source[n]}"] for n in names],
     }
     outputs = {"one node": [f"/bench_multi/{n}/segmentation" for n in names],
                "separate nodes": [f"/bench_single_{n}/segmentation" for n in names]}
@@ -129,11 +130,11 @@ def camera_rows(cameras: int, size: str, seconds: float, warmup: float) -> dict[
     return results
 
 
-def print_cameras_table(cameras: int, size: str, seconds: float) -> None:
-    results = camera_rows(cameras, size, seconds, warmup=5.0)
+def print_cameras_table(cameras: int, size: str, seconds: float, backend: str) -> None:
+    results = camera_rows(cameras, size, seconds, 5.0, backend)
     totals = {setup: sum(r["hz"] for r in rows) for setup, rows in results.items()}
     print(f"\npartclipseg-ros bench --cameras {cameras}: {size} model (random weights), {len(QUERIES.split(';'))} "
-          f"queries, torch CPU; {cameras} cameras at {RATE_HZ:g} Hz, {FRAME_SIZE}, each in its own process; "
+          f"queries, backend {backend} on the CPU; {cameras} cameras at {RATE_HZ:g} Hz, {FRAME_SIZE}, each in its own process; "
           f"{seconds:g} s measured after warm-up")
     print("| setup | camera | answered / s | share of answers | median latency ms |")
     print("|---|---|---:|---:|---:|")
