@@ -16,6 +16,7 @@ from std_msgs.msg import String
 from partclipseg.data.samples import load_depth, load_sample
 from partclipseg.errors import ImageError
 from partclipseg.factory import open_model
+from partclipseg.geometry.parts import GeometrySettings
 from partclipseg.geometry.regions import affordance_regions
 from partclipseg.segmenter import Segmenter
 from partclipseg_ros.camera_input import follow_publishers
@@ -152,7 +153,8 @@ def test_compressed_transport_gives_the_raw_results(harness, tmp_path):
     node_name, prefix, queries = "seg_z", "/test_z", "motorbike/wheel; motorbike/saddle"
     process = segment_process(tmp_path / "node.log", node_name, queries,
                               {"image": f"{prefix}/image", "depth": f"{prefix}/depth",
-                               "camera_info": f"{prefix}/camera_info"}, {"image_transport": "compressed"})
+                               "camera_info": f"{prefix}/camera_info"},
+                              {"image_transport": "compressed", "max_part_extent": "10.0"})
     try:
         camera = DepthCamera(harness, prefix, node_name)
         harness.node.destroy_publisher(camera.publisher)
@@ -173,7 +175,8 @@ def test_compressed_transport_gives_the_raw_results(harness, tmp_path):
         expected = segmenter.segment(sample.rgb)
         labels, _ = image_to_numpy(msg.labels, ("mono8",))
         np.testing.assert_array_equal(labels, expected.labels)  # PNG: the same pixels as raw rgb8
-        want, _ = affordance_regions(expected.parts, expected.labels, millimetres, sample.intrinsics)
+        want, _ = affordance_regions(expected.parts, expected.labels, millimetres, sample.intrinsics,
+                                     settings=GeometrySettings(max_part_extent=10.0))
         assert [r.query for r in regions.regions] == [w.query.name for w in want] and want
         for got, region in zip(regions.regions, want):
             assert got.point_count == region.geometry.point_count
