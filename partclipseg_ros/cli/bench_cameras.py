@@ -79,6 +79,14 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
+def _rss_mb(pid: int) -> float:
+    """A process's resident memory (Linux /proc), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _measure(counter: AnswerCounter, topics: list[str], warmup: float, seconds: float) -> list[dict]:
     """Per topic over a window of ``seconds`` after ``warmup``: answers per second and latency."""
     counter.spin(warmup)
@@ -94,18 +102,21 @@ def _measure(counter: AnswerCounter, topics: list[str], warmup: float, seconds: 
     return rows
 
 
-def camera_rows(cameras: int, size: str, seconds: float, warmup: float, backend: str) -> dict[str, list[dict]]:
-    """{"one node": rows, "separate nodes": rows}, one row per camera; every node on ``backend``."""
+def camera_rows(cameras: int, size: str, seconds: float, warmup: float,
+                backend: str) -> tuple[dict[str, list[dict]], dict[str, float]]:
+    """({"one node": rows, "separate nodes": rows}, one row per camera; the setup's node memory (RSS, MB) at the end
+    of the window); every node on ``backend``."""
     folder = Path(tempfile.mkdtemp(prefix="partclipseg-cameras-"))
     names = [f"cam{i}" for i in range(cameras)]
     source = {name: f"/bench_cameras/{name}/image" for name in names}
     results: dict[str, list[dict]] = {}
+    memory: dict[str, float] = {}
     setups = {
-        "one node": [["segment", "--random-weights", size, "--queries", QUERIES, f"backend:={backend}",
-                      "--namespace", "bench_multi", f"cameras:={'; '.join(names)}",
+        "one node": [["segment", f"backend:={backend}", f"cameras:={'; '.join(names)}", "--random-weights", size,
+                      "--queries", QUERIES, "--namespace", "bench_multi",
                       *(arg for n in names for arg in ("-r", f"{n}/image:={source[n]}"))]],
-        "separate nodes": [["segment", "--random-weights", size, "--queries", QUERIES, f"backend:={backend}",
-                            "--namespace", f"bench_single_{n}", f"image:={source[n]}"] for n in names],
+        "separate nodes": [["segment", f"backend:={backend}", f"image:={source[n]}", "--random-weights", size,
+                            "--queries", QUERIES, "--namespace", f"bench_single_{n}"] for n in names],
     }
     outputs = {"one node": [f"/bench_multi/{n}/segmentation" for n in names],
                "separate nodes": [f"/bench_single_{n}/segmentation" for n in names]}
@@ -123,25 +134,26 @@ def camera_rows(cameras: int, size: str, seconds: float, warmup: float, backend:
                     raise RuntimeError(f"bench --cameras: {setup} did not answer every camera (logs in {folder})")
                 counter.spin(0.5)
             results[setup] = _measure(counter, outputs[setup], warmup, seconds)
+            memory[setup] = sum(_rss_mb(p.pid) for p in processes[:len(commands)])
         finally:
             _stop(processes)
             counter.close()
-        print(f"  {setup}: {json.dumps(results[setup])}", file=sys.stderr, flush=True)
-    return results
+        print(f"  {setup}: {json.dumps(results[setup])}, {memory[setup]:.0f} MB", file=sys.stderr, flush=True)
+    return results, memory
 
 
 def print_cameras_table(cameras: int, size: str, seconds: float, backend: str) -> None:
-    results = camera_rows(cameras, size, seconds, 5.0, backend)
+    results, memory = camera_rows(cameras, size, seconds, 5.0, backend)
     totals = {setup: sum(r["hz"] for r in rows) for setup, rows in results.items()}
     print(f"\npartclipseg-ros bench --cameras {cameras}: {size} model (random weights), {len(QUERIES.split(';'))} "
-          f"queries, backend {backend} on the CPU; {cameras} cameras at {RATE_HZ:g} Hz, {FRAME_SIZE}, each in its own process; "
-          f"{seconds:g} s measured after warm-up")
-    print("| setup | camera | answered / s | share of answers | median latency ms |")
-    print("|---|---|---:|---:|---:|")
+          f"queries, backend {backend} on the CPU; {cameras} cameras at {RATE_HZ:g} Hz, {FRAME_SIZE}, each in its own "
+          f"process; {seconds:g} s measured after warm-up")
+    print("| setup | camera | answered / s | share of answers | median latency ms | node memory (RSS) MB |")
+    print("|---|---|---:|---:|---:|---:|")
     for setup, rows in results.items():
         for camera, row in zip((f"cam{i}" for i in range(cameras)), rows):
             share = row["hz"] / totals[setup] if totals[setup] else 0.0
-            print(f"| {setup} | {camera} | {row['hz']:.2f} | {100 * share:.0f} % | {row['latency_ms']:.0f} |")
-        print(f"| {setup} | all | {totals[setup]:.2f} | | |")
+            print(f"| {setup} | {camera} | {row['hz']:.2f} | {100 * share:.0f} % | {row['latency_ms']:.0f} | |")
+        print(f"| {setup} | all | {totals[setup]:.2f} | | | {memory[setup]:.0f} |")
     ratio = totals["one node"] / totals["separate nodes"] if totals["separate nodes"] else float("inf")
     print(f"\none node / separate nodes, answered frames per second: {ratio:.2f}x")
