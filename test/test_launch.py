@@ -77,6 +77,21 @@ def test_arguments_are_typed_and_empty_ones_keep_the_parameters_file():
         "target_frame", "image_transport"}
 
 
+def test_segment_takes_arguments_wherever_they_are_typed():
+    """`partclipseg-ros segment` reads name:=value arguments between its options as a launch line's (argparse alone
+    refuses a second run of them), and leaves -p/-r values where they are."""
+    from partclipseg_ros.cli import assignments_first, build_parser, start_values
+
+    typed = ["segment", "backend:=torch", "--random-weights", "tiny", "-p", "overlay:=false", "--namespace", "robot",
+             "cameras:=head; wrist", "-r", "head/image:=/cam", "--no-autostart", "image_transport:=compressed"]
+    args = build_parser().parse_args(assignments_first(typed))
+    assert args.arguments == ["backend:=torch", "cameras:=head; wrist", "image_transport:=compressed"]
+    assert (args.param, args.remap, args.namespace, args.no_autostart) == (["overlay:=false"], ["head/image:=/cam"],
+                                                                          "robot", True)
+    assert start_values(args) == {"backend": "torch", "cameras": "head; wrist", "image_transport": "compressed",
+                                  "random_weights": "tiny", "namespace": "robot", "autostart": "false"}
+
+
 def test_the_config_file_is_the_node_parameter_table():
     data = yaml.safe_load((REPO / "config" / "segment.yaml").read_text())
     values = data["/**"]["ros__parameters"]

@@ -62,6 +62,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return run_node(SegmentNode(), autostart=autostart(values))
 
 
+SEGMENT_FLAGS = ("--no-autostart", "-h", "--help")  # segment's options that take no value
+
+
 def add_segment_parser(sub: argparse._SubParsersAction) -> None:
     seg = sub.add_parser("segment", help="run the segment node, configured and active (= launch/segment.launch.py)",
                          description="The node as `ros2 launch partclipseg_ros segment.launch.py` starts it, with the "
@@ -95,11 +98,23 @@ def build_parser(ros_args: Sequence[str] = ()) -> argparse.ArgumentParser:
     return with_defaults(parser)
 
 
+def assignments_first(argv: list[str]) -> list[str]:
+    """``segment``'s ``name:=value`` arguments moved next to the command, wherever they were typed (argparse takes
+    a positional list only in one piece); the values of -p/-r and other options stay where they are."""
+    if not argv or argv[0] != "segment":
+        return argv
+    assignments, rest = [], []
+    for previous, token in zip(argv, argv[1:]):
+        option_value = previous.startswith("-") and previous not in SEGMENT_FLAGS
+        (assignments if ":=" in token and not token.startswith("-") and not option_value else rest).append(token)
+    return ["segment", *assignments, *rest]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ros_args: list[str] = []
     if "--ros-args" in argv:
         index = argv.index("--ros-args")
         argv, ros_args = argv[:index], argv[index + 1:]
-    return run(argv, lambda: build_parser(ros_args))
+    return run(assignments_first(argv), lambda: build_parser(ros_args))
 

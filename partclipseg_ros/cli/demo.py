@@ -138,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     executor.add_node(segment)
     executor.add_node(demo)
     sent: dict[tuple[int, int], Sent] = {}
-    answered: list[float] = []
+    answered: dict[tuple[int, int], float] = {}  # stamp -> latency ms
     overlays: dict[tuple[int, int], Image] = {}
     waiting_3d: dict[tuple[int, int], str] = {}  # frames with depth: their line, until their 3D regions arrive
     regions: dict[tuple[int, int], AffordanceArray] = {}
@@ -149,7 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if frame is None:
             return
         latency = (time.monotonic() - frame.published) * 1e3
-        answered.append(latency)
+        answered[key] = latency
         line = (f"frame {frame.index:3d} {frame.sample:<10} {msg.labels.width}x{msg.labels.height}  "
                 f"latency {latency:6.1f} ms  {describe_parts(msg)}")
         if frame.with_depth:
@@ -212,7 +212,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             while time.monotonic() < next_time:
                 executor.spin_once(timeout_sec=max(0.0, next_time - time.monotonic()))
         settle = time.monotonic() + 10.0
-        while (len(answered) < len(sent) or waiting_3d) and time.monotonic() < settle:
+        last = next(reversed(sent), None)  # always answered (latest frame only); older ones may have been replaced
+        while (last not in answered or waiting_3d) and time.monotonic() < settle:
             executor.spin_once(timeout_sec=0.1)
         for _ in range(10):
             executor.spin_once(timeout_sec=0.05)
@@ -222,7 +223,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if key in overlays:
                 rgb, _ = image_to_numpy(overlays[key])
                 cv2.imwrite(str(out / f"{frame.index:03d}_{frame.sample}.png"), np.ascontiguousarray(rgb[:, :, ::-1]))
-        mean = f", mean latency {sum(answered) / len(answered):.1f} ms" if answered else ""
+        mean = f", mean latency {sum(answered.values()) / len(answered):.1f} ms" if answered else ""
         print(f"{len(sent)} frames published, {len(answered)} answered{mean} (a frame that arrives while the model "
               f"is busy replaces the waiting one); overlays in {out}", flush=True)
         if random_weights:
