@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 import sys
 import time
 import traceback
@@ -580,6 +581,9 @@ def run(node: SegmentNode, autostart: bool) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # a terminal's Ctrl-C reaches the node and ros2 launch, which sends its own SIGINT: the second one must not
+        # break the clean-up (the frame in the model finishes, publishers are destroyed)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         node.close()
         executor.shutdown()
         node.destroy_node()

@@ -3,6 +3,7 @@ publisher, the diagnosis of frames lost on the way, and a clean stop and query c
 model."""
 from __future__ import annotations
 
+import signal
 import struct
 import time
 
@@ -273,3 +274,29 @@ def test_query_change_and_ctrl_c_while_a_frame_is_in_the_model(harness, tmp_path
     log = process.log()
     assert code == 0, log[-3000:]
     assert "Traceback" not in log and "not segmented" not in log and "set_queries() first" not in log, log[-3000:]
+
+
+@pytest.mark.ros
+def test_a_second_ctrl_c_during_the_clean_up(harness, tmp_path):
+    """A terminal's Ctrl-C reaches the node and ros2 launch, which sends its own SIGINT while the node cleans up (here
+    while a frame is still in the model): the node still finishes cleanly."""
+    node_name, topic, delay = "seg_i", "/test_i/image", 1.5
+    process = NodeProcess(["test/slow_segment_node.py", "--ros-args", "-r", f"__node:={node_name}",
+                           "-r", f"__ns:=/{node_name}", "-r", f"image:={topic}", "-p", "random_weights:=tiny",
+                           "-p", "queries:=cup/handle"], tmp_path / "node.log", env={"SLOW_NODE_DELAY_S": str(delay)})
+    try:
+        assert harness.transition(node_name, "configure", process)
+        assert harness.transition(node_name, "activate", process)
+        camera = Camera(harness, topic, node_name)
+        camera.segment(load_sample("coffee")[::2, ::2].copy(), process=process)
+        harness.spin_for(delay + 0.5)
+        camera.publish(load_sample("coffee")[::2, ::2].copy())
+        harness.spin_for(delay / 3)  # the frame is in the model
+        process.process.send_signal(signal.SIGINT)  # the terminal's
+        time.sleep(0.3)
+        process.process.send_signal(signal.SIGINT)  # launch's, during the clean-up
+    finally:
+        code = process.stop()
+    log = process.log()
+    assert code == 0, log[-3000:]
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log[-3000:]
