@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from .data.samples import SAMPLES, load_sample
 from .defaults import GATE_MIN_AGREEMENT, default_cache_dir
 from .model.network import PartCLIPSeg
 from .onnx.export import model_fingerprint
+from .postprocess import Result
 from .segmenter import Segmenter
 
 log = logging.getLogger(__name__)
@@ -85,18 +87,21 @@ def _key(model: PartCLIPSeg, backend: Backend, precision: str) -> tuple[str, dic
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16], settings
 
 
+def sample_results(segmenter: Segmenter) -> Iterator[tuple[str, Result]]:
+    """(name, result) for every bundled sample photo, each segmented with its own queries."""
+    for name, sample in SAMPLES.items():
+        segmenter.set_queries(sample.queries)
+        yield name, segmenter.segment(load_sample(name))
+
+
 def measure(model: PartCLIPSeg, backend: Backend, precision: str) -> Verdict:
     """Label agreement of ``backend`` with torch fp32 on the CPU on every sample photo (with its queries)."""
     reference_model = model
     if any(p.device.type != "cpu" for p in model.parameters()):
         reference_model = copy.deepcopy(model).cpu()
-    reference, candidate = Segmenter(reference_model), Segmenter(model, backend)
-    agreement = {}
-    for name, sample in SAMPLES.items():
-        image = load_sample(name)
-        reference.set_queries(sample.queries)
-        candidate.set_queries(sample.queries)
-        agreement[name] = float(np.mean(reference.segment(image).labels == candidate.segment(image).labels))
+    want = dict(sample_results(Segmenter(reference_model)))
+    agreement = {name: float(np.mean(got.labels == want[name].labels))
+                 for name, got in sample_results(Segmenter(model, backend))}
     return Verdict(backend.describe(), precision, agreement, GATE_MIN_AGREEMENT)
 
 

@@ -26,3 +26,4 @@ MARKER_LINE_WIDTH_M = 0.004
 MARKER_TEXT_HEIGHT_M = 0.03
 DEMO_RATE_HZ = 2.0
 DEMO_FRAMES = 8
+BENCH_QUERIES = "pot/handle; knife/blade; mug/handle; kettle/spout"  # the node benchmarks (bench, bench --cameras)

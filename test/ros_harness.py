@@ -74,6 +74,15 @@ class NodeProcess:
         return self.process.returncode
 
 
+def slow_segment_process(log: Path, name: str, image_topic: str, delay: float, *params: str) -> NodeProcess:
+    """test/slow_segment_node.py: the node with its model slowed by ``delay`` s per frame, tiny random weights,
+    queries cup/handle, node ``name`` in namespace ``name``, input on ``image_topic``, unconfigured; further
+    ``params`` as name:=value."""
+    param_args = [arg for param in ("random_weights:=tiny", "queries:=cup/handle", *params) for arg in ("-p", param)]
+    return NodeProcess(["test/slow_segment_node.py", "--ros-args", "-r", f"__node:={name}", "-r", f"__ns:=/{name}",
+                        "-r", f"image:={image_topic}", *param_args], log, env={"SLOW_NODE_DELAY_S": str(delay)})
+
+
 def segment_process(log: Path, name: str, queries: str, remaps: dict[str, str],
                     params: dict[str, str] | None = None, checkpoint: Path | None = None) -> NodeProcess:
     """`partclipseg-ros segment` as users start it (the shipped config), with tiny random weights (or

@@ -2,7 +2,6 @@
 (docs/deployment.md, "int8 graphs")."""
 import json
 
-import numpy as np
 import onnx
 import pytest
 import torch
@@ -10,7 +9,8 @@ import torch
 from conftest import make_tiny
 from partclipseg.backends import BackendOptions, BackendUnavailable, make_backend
 from partclipseg.cli import main
-from partclipseg.data.samples import SAMPLES, load_sample
+from partclipseg.data.samples import SAMPLES
+from partclipseg.gate import measure
 from partclipseg.model.stages import decoder_spec, encoder_spec
 from partclipseg.onnx.checks import GraphError, tensorrt_problems, validate
 from partclipseg.onnx.export import cached_graphs
@@ -58,15 +58,9 @@ def test_int8_on_the_official_layout_tiny_model_is_close_to_fp32(int8_graphs, on
 def test_int8_agrees_with_fp32_on_the_bundled_models_photos(bundled_model, onnx_cache):
     """Label agreement of int8 with torch fp32 on every bundled sample photo, with the trained model (measured:
     99.5 % at worst, chelsea)."""
-    reference = Segmenter(bundled_model)
-    int8 = Segmenter(bundled_model, make_backend("onnxruntime", bundled_model,
-                                                 BackendOptions(precision="int8", cache_dir=str(onnx_cache))))
-    agreement = {}
-    for name, sample in SAMPLES.items():
-        image = load_sample(name)
-        reference.set_queries(sample.queries)
-        int8.set_queries(sample.queries)
-        agreement[name] = float(np.mean(reference.segment(image).labels == int8.segment(image).labels))
+    int8 = make_backend("onnxruntime", bundled_model, BackendOptions(precision="int8", cache_dir=str(onnx_cache)))
+    agreement = measure(bundled_model, int8, "int8").agreement
+    assert set(agreement) == set(SAMPLES)
     assert min(agreement.values()) >= 0.99, agreement
     assert min(agreement.values()) < 1.0  # the graphs are really quantized
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from ros_harness import Camera, Harness, NodeProcess, fqn, wait_for_log
+from ros_harness import Camera, Harness, NodeProcess, fqn, slow_segment_process, wait_for_log
 from std_msgs.msg import String
 
 from partclipseg.data.samples import load_sample
@@ -90,11 +90,8 @@ def test_backpressure_latest_frame_only_with_a_slow_model(harness, tmp_path):
     this is about the worker, not the backend)."""
     node, delay, rate, seconds = "seg_slow", 0.2, 30.0, 6.0
     camera = Camera(harness, "/test_c/image", node)
-    process = NodeProcess(["test/slow_segment_node.py", "--ros-args", "-r", f"__node:={node}",
-                           "-r", f"__ns:=/{node}", "-r", "image:=/test_c/image", "-p", "random_weights:=tiny",
-                           "-p", "backend:=torch",
-                           "-p", "queries:=cup/handle", "-p", "diagnostics_period:=0.25"], tmp_path / "node.log",
-                          env={"SLOW_NODE_DELAY_S": str(delay)})
+    process = slow_segment_process(tmp_path / "node.log", node, "/test_c/image", delay, "backend:=torch",
+                                   "diagnostics_period:=0.25")
     frame = np.ascontiguousarray(np.resize(load_sample("coffee"), (480, 640, 3)))  # 640x480 rgb8, 922 KB
     try:
         assert harness.transition(node, "configure", process) and harness.transition(node, "activate", process)

@@ -10,7 +10,9 @@ import time
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_harness import Camera, DepthCamera, Harness, NodeProcess, segment_process, wait_for_log
+from ros_harness import (
+    Camera, DepthCamera, Harness, NodeProcess, segment_process, slow_segment_process, wait_for_log,
+)
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
@@ -249,9 +251,7 @@ def test_frames_lost_between_processes_are_diagnosed(harness, tmp_path):
 @pytest.mark.ros
 def test_query_change_and_ctrl_c_while_a_frame_is_in_the_model(harness, tmp_path):
     node_name, topic, delay = "seg_r", "/test_r/image", 1.5
-    process = NodeProcess(["test/slow_segment_node.py", "--ros-args", "-r", f"__node:={node_name}",
-                           "-r", f"__ns:=/{node_name}", "-r", f"image:={topic}", "-p", "random_weights:=tiny",
-                           "-p", "queries:=cup/handle"], tmp_path / "node.log", env={"SLOW_NODE_DELAY_S": str(delay)})
+    process = slow_segment_process(tmp_path / "node.log", node_name, topic, delay)
     try:
         assert harness.transition(node_name, "configure", process)
         assert harness.transition(node_name, "activate", process)
@@ -281,9 +281,7 @@ def test_a_second_ctrl_c_during_the_clean_up(harness, tmp_path):
     """A terminal's Ctrl-C reaches the node and ros2 launch, which sends its own SIGINT while the node cleans up (here
     while a frame is still in the model): the node still finishes cleanly."""
     node_name, topic, delay = "seg_i", "/test_i/image", 1.5
-    process = NodeProcess(["test/slow_segment_node.py", "--ros-args", "-r", f"__node:={node_name}",
-                           "-r", f"__ns:=/{node_name}", "-r", f"image:={topic}", "-p", "random_weights:=tiny",
-                           "-p", "queries:=cup/handle"], tmp_path / "node.log", env={"SLOW_NODE_DELAY_S": str(delay)})
+    process = slow_segment_process(tmp_path / "node.log", node_name, topic, delay)
     try:
         assert harness.transition(node_name, "configure", process)
         assert harness.transition(node_name, "activate", process)

@@ -70,6 +70,13 @@ class Variant:
             options = options.replace(cache_dir="", torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
         return make_backend(self.backend, model, options.replace(precision=self.precision))
 
+    def segmenter(self, model: PartCLIPSeg, options: BackendOptions, **kwargs) -> Segmenter:
+        """A Segmenter on this variant's backend for ``model`` (torch, and auto that may choose it, get a copy: the
+        torch backend moves and compiles the module it runs); raises :class:`BackendUnavailable` where it cannot
+        run."""
+        own = copy.deepcopy(model) if self.backend in ("torch", AUTO) else model
+        return Segmenter(own, self.make(own, options), **kwargs)
+
 
 DEFAULT_VARIANTS = {
     "cpu": ["torch/fp32", "onnxruntime/fp32", "onnxruntime/int8"],
@@ -159,16 +166,15 @@ def run_variants(
     parity_rows, timing_rows, skipped = [], [], []
     for variant in variants:
         try:
-            backend = variant.make(copy.deepcopy(model) if variant.backend == "torch" else model, options)
+            segmenter = variant.segmenter(model, options)
         except BackendUnavailable as err:
             skipped.append(f"skipped {variant} on {options.device}: {err}")
             continue
-        segmenter = Segmenter(backend.model if variant.backend == "torch" else model, backend)
         label = {"variant": str(variant)}
         if ref is not None:
-            parity_rows += [label | row for row in parity(segmenter, backend.precision, ref, image)]
+            parity_rows += [label | row for row in parity(segmenter, segmenter.backend.precision, ref, image)]
         timing_rows += [label | row for row in timing(segmenter, image, counts, repeats)]
-        del segmenter, backend
+        del segmenter
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     first = {r["queries"]: r["end_to_end_ms"] for r in timing_rows if r["variant"] == timing_rows[0]["variant"]} \

@@ -15,7 +15,6 @@ Post-processing depends on the logits: random weights change their labels at alm
 """
 from __future__ import annotations
 
-import copy
 import statistics
 
 import numpy as np
@@ -87,12 +86,11 @@ def measure(size: str, counts: list[int], repeats: int, variants: list[Variant],
     rows, skipped = [], []
     for variant in variants:
         try:
-            backend = variant.make(copy.deepcopy(model) if variant.backend == "torch" else model, options)
+            segmenter = variant.segmenter(model, options)
         except BackendUnavailable as err:
             skipped.append(f"skipped {variant}: {err}")
             continue
-        segmenter = Segmenter(backend.model if variant.backend == "torch" else model, backend)
-        runs = backend.describe().split(" (")[0]
+        runs = segmenter.backend.describe().split(" (")[0]
         first = None
         for measured in timing(segmenter, image, counts, repeats):
             count = measured["queries"]
@@ -110,7 +108,7 @@ def measure(size: str, counts: list[int], repeats: int, variants: list[Variant],
                 row["speedup_vs_hf"] = round(row["hf_frame_ms"] / row["frame_ms"], 1)
                 row["speedup_vs_hf_cached_text"] = round(row["hf_cached_text_frame_ms"] / row["frame_ms"], 1)
             rows.append(row)
-        del segmenter, backend
+        del segmenter
     return rows, skipped
 
 

@@ -16,25 +16,16 @@ import numpy as np
 from ..backends import BackendOptions, BackendUnavailable
 from ..checkpoint import load_checkpoint
 from ..data import open_dataset
-from ..data.samples import SAMPLES, load_sample
 from ..defaults import BUNDLED_CHECKPOINT
 from ..evaluate import evaluate
 from ..factory import open_model
-from ..model.network import PartCLIPSeg
+from ..gate import sample_results
 from ..segmenter import Segmenter
 from .backends import Variant
 
 
-def _segmenter(variant: Variant, model: PartCLIPSeg, options: BackendOptions, **kwargs) -> tuple[Segmenter, str]:
-    model = copy.deepcopy(model)
-    backend = variant.make(model, options)
-    return Segmenter(model, backend, **kwargs), backend.describe().split(" (")[0]
-
-
-def _photos(segmenter: Segmenter):
-    for name, sample in SAMPLES.items():
-        segmenter.set_queries(sample.queries)
-        yield name, segmenter.segment(load_sample(name))
+def _runs(segmenter: Segmenter) -> str:
+    return segmenter.backend.describe().split(" (")[0]
 
 
 def quality_rows(variants: list[Variant], options: BackendOptions, val_dir: str | None = None,
@@ -42,23 +33,26 @@ def quality_rows(variants: list[Variant], options: BackendOptions, val_dir: str 
     """(one row per variant, a line per variant that could not run)."""
     bundled = load_checkpoint(BUNDLED_CHECKPOINT)
     tiny, _ = open_model(None, random_weights="tiny")
-    reference = dict(_photos(Segmenter(copy.deepcopy(bundled))))
-    tiny_reference = dict(_photos(Segmenter(copy.deepcopy(tiny))))
+    reference = dict(sample_results(Segmenter(copy.deepcopy(bundled))))
+    tiny_reference = dict(sample_results(Segmenter(copy.deepcopy(tiny))))
     dataset = open_dataset(val_dir, "val") if val_dir else None
     classes = len(dataset.classes.classes) if dataset else 1
     rows, skipped = [], []
     for variant in variants:
         try:
-            segmenter, runs = _segmenter(variant, bundled, options, max_queries=max(classes, 16))
-            tiny_segmenter, tiny_runs = _segmenter(variant, tiny, options)
+            segmenter = variant.segmenter(bundled, options, max_queries=max(classes, 16))
+            tiny_segmenter = variant.segmenter(tiny, options)
         except BackendUnavailable as err:
             skipped.append(f"skipped {variant}: {err}")
             continue
-        agreement = [float(np.mean(result.labels == reference[name].labels)) for name, result in _photos(segmenter)]
+        agreement = [float(np.mean(result.labels == reference[name].labels))
+                     for name, result in sample_results(segmenter)]
         error = max(float((result.logits - tiny_reference[name].logits).abs().max()
-                          / tiny_reference[name].logits.abs().max()) for name, result in _photos(tiny_segmenter))
-        row = {"variant": str(variant), "runs": runs, "labels_agree_min_%": round(100 * min(agreement), 2),
-               "labels_agree_mean_%": round(100 * float(np.mean(agreement)), 2), "tiny_runs": tiny_runs,
+                          / tiny_reference[name].logits.abs().max())
+                    for name, result in sample_results(tiny_segmenter))
+        row = {"variant": str(variant), "runs": _runs(segmenter),
+               "labels_agree_min_%": round(100 * min(agreement), 2),
+               "labels_agree_mean_%": round(100 * float(np.mean(agreement)), 2), "tiny_runs": _runs(tiny_segmenter),
                "tiny_logits_rel_err": f"{error:.1e}"}
         if dataset is not None:
             report = evaluate(segmenter, dataset, limit=limit)

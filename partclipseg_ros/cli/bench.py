@@ -35,10 +35,11 @@ from partclipseg.queries import parse_queries
 from partclipseg.geometry.regions import affordance_regions
 from partclipseg.data.samples import load_sample
 
+from ..defaults import BENCH_QUERIES
 from ..environment import keep_dds_local, use_shm_profile
+from .client import Client
 
 NODE = "partclipseg_bench"
-QUERIES = "pot/handle; knife/blade; mug/handle; kettle/spout"
 DIAGNOSTICS_PERIOD = 0.25
 
 
@@ -47,23 +48,17 @@ def _resolution(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-class BenchClient:
+class BenchClient(Client):
     """Camera + consumer + /diagnostics reader in one rclpy node."""
 
     def __init__(self) -> None:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import Image
 
         from ..msg import PartSegmentation
 
-        self.context = rclpy.Context()
-        rclpy.init(args=[], context=self.context)
-        self.node = rclpy.create_node("partclipseg_bench_client", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("partclipseg_bench_client")
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.camera = self.node.create_publisher(Image, "/bench/image", qos_profile_sensor_data)
         self.answers: dict[int, int] = {}  # stamp ns -> receive time ns
@@ -77,13 +72,6 @@ class BenchClient:
     def _on_diagnostics(self, msg) -> None:
         self.statuses += [{kv.key: kv.value for kv in s.values} for s in msg.status
                           if s.name == f"/{NODE}/{NODE}: part segmentation"]
-
-    def spin_until(self, condition, timeout: float, what: str, process: subprocess.Popen) -> None:
-        end = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > end or process.poll() is not None:
-                raise RuntimeError(f"benchmark: no {what} within {timeout:.0f} s (node exit status {process.poll()})")
-            self.executor.spin_once(timeout_sec=0.02)
 
     def frame(self, image, process: subprocess.Popen, timeout: float) -> float:
         """Publish one frame (again if a best-effort frame got lost) and return its e2e latency in ms."""
@@ -102,13 +90,6 @@ class BenchClient:
             except RuntimeError:
                 if time.monotonic() > end or process.poll() is not None:
                     raise
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def measure(client: BenchClient, process: subprocess.Popen, size: str, resolution: tuple[int, int],
@@ -144,7 +125,7 @@ def measure(client: BenchClient, process: subprocess.Popen, size: str, resolutio
 
 def start_node(size: str, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "partclipseg_ros.cli", "segment", "--random-weights", size,
-               "--queries", QUERIES, "--name", NODE, "--namespace", NODE, "image:=/bench/image",
+               "--queries", BENCH_QUERIES, "--name", NODE, "--namespace", NODE, "image:=/bench/image",
                "-p", f"diagnostics_period:={DIAGNOSTICS_PERIOD}"]
     return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
@@ -240,8 +221,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 client.statuses.clear()
     finally:
         client.close()
-    print(f"partclipseg-ros bench: {len(QUERIES.split(';'))} queries, random weights, torch CPU, node in its own "
-          "process, Fast DDS shared-memory profile; ms per frame, one frame at a time")
+    print(f"partclipseg-ros bench: {len(BENCH_QUERIES.split(';'))} queries, random weights, the shipped config "
+          "(backend auto), node in its own process, Fast DDS shared-memory profile; ms per frame, one frame at a time")
     print("| model | resolution | frames | e2e mean | e2e p95 | model (baseline) | node overhead (e2e - model) "
           "| of which stamp->publish |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")

@@ -19,28 +19,23 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..defaults import BENCH_QUERIES
 from ..environment import share_path
+from .client import Client
 
 RATE_HZ = 15.0
 FRAME_SIZE = "640x480"
-QUERIES = "pot/handle; knife/blade; mug/handle; kettle/spout"
 
 
-class AnswerCounter:
+class AnswerCounter(Client):
     """Receives every PartSegmentation on the given topics: (stamp, receive time) per topic."""
 
     def __init__(self, topics: list[str]) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
         from ..msg import PartSegmentation
 
-        self.context = rclpy.Context()
-        rclpy.init(args=[], context=self.context)
-        self.node = rclpy.create_node("partclipseg_bench_cameras", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("partclipseg_bench_cameras")
         self.answers: dict[str, list[tuple[int, int]]] = {topic: [] for topic in topics}
         for topic in topics:
             self.node.create_subscription(
@@ -48,18 +43,6 @@ class AnswerCounter:
                 lambda msg, t=topic: self.answers[t].append(
                     (msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec, time.time_ns())),
                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
-
-    def spin(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen:
@@ -113,10 +96,10 @@ def camera_rows(cameras: int, size: str, seconds: float, warmup: float,
     memory: dict[str, float] = {}
     setups = {
         "one node": [["segment", f"backend:={backend}", f"cameras:={'; '.join(names)}", "--random-weights", size,
-                      "--queries", QUERIES, "--namespace", "bench_multi",
+                      "--queries", BENCH_QUERIES, "--namespace", "bench_multi",
                       *(arg for n in names for arg in ("-r", f"{n}/image:={source[n]}"))]],
         "separate nodes": [["segment", f"backend:={backend}", f"image:={source[n]}", "--random-weights", size,
-                            "--queries", QUERIES, "--namespace", f"bench_single_{n}"] for n in names],
+                            "--queries", BENCH_QUERIES, "--namespace", f"bench_single_{n}"] for n in names],
     }
     outputs = {"one node": [f"/bench_multi/{n}/segmentation" for n in names],
                "separate nodes": [f"/bench_single_{n}/segmentation" for n in names]}
@@ -145,9 +128,10 @@ def camera_rows(cameras: int, size: str, seconds: float, warmup: float,
 def print_cameras_table(cameras: int, size: str, seconds: float, backend: str) -> None:
     results, memory = camera_rows(cameras, size, seconds, 5.0, backend)
     totals = {setup: sum(r["hz"] for r in rows) for setup, rows in results.items()}
-    print(f"\npartclipseg-ros bench --cameras {cameras}: {size} model (random weights), {len(QUERIES.split(';'))} "
-          f"queries, backend {backend} on the CPU; {cameras} cameras at {RATE_HZ:g} Hz, {FRAME_SIZE}, each in its own "
-          f"process; {seconds:g} s measured after warm-up")
+    queries = len(BENCH_QUERIES.split(";"))
+    print(f"\npartclipseg-ros bench --cameras {cameras}: {size} model (random weights), {queries} queries, backend "
+          f"{backend} on the CPU; {cameras} cameras at {RATE_HZ:g} Hz, {FRAME_SIZE}, each in its own process; "
+          f"{seconds:g} s measured after warm-up")
     print("| setup | camera | answered / s | share of answers | median latency ms | node memory (RSS) MB |")
     print("|---|---|---:|---:|---:|---:|")
     for setup, rows in results.items():

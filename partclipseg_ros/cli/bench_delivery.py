@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -22,26 +21,21 @@ from partclipseg.benchmark.common import frame, median_ms
 
 from ..compressed import decode_image, encode_image
 from ..environment import share_path
+from .client import Client
 
 NODE = "partclipseg_delivery"
 TOPIC = "/bench_delivery/image"
 RATE_HZ = 15.0
 
 
-class DiagnosticsReader:
+class DiagnosticsReader(Client):
     """The node's /diagnostics values, read in this process."""
 
     def __init__(self) -> None:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-        self.context = rclpy.Context()
-        rclpy.init(args=[], context=self.context)
-        self.node = rclpy.create_node("partclipseg_delivery_bench", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("partclipseg_delivery_bench")
         self.latest: dict[str, str] = {}
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_status,
                                       QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
@@ -50,25 +44,6 @@ class DiagnosticsReader:
         for status in msg.status:
             if status.name == f"/{NODE}/{NODE}: part segmentation":
                 self.latest = {kv.key: kv.value for kv in status.values}
-
-    def spin(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def wait(self, condition, timeout: float, what: str, process: subprocess.Popen) -> None:
-        end = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > end or process.poll() is not None:
-                raise RuntimeError(f"delivery benchmark: no {what} within {timeout:.0f} s")
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def _run(args: list[str], log: Path, env: dict[str, str | None]) -> subprocess.Popen:
@@ -107,7 +82,7 @@ def delivery_rows(seconds: float, sizes: list[str]) -> list[dict]:
                          "-p", "diagnostics_period:=0.25"], folder / f"node-{transport}.log", {})
             try:
                 reader.latest = {}
-                reader.wait(lambda: reader.latest.get("state") == "active", 120, "active node", node)
+                reader.spin_until(lambda: reader.latest.get("state") == "active", 120, "active node", node)
                 for profile in (False, True):
                     for reliable in (False, True):
                         for size in sizes:

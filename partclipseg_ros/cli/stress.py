@@ -36,6 +36,7 @@ from partclipseg.geometry.plausibility import region_problem
 from ..environment import keep_dds_local, use_shm_profile
 from ..hostile_inputs import (CAMERA_INFO_CASES, DEPTH_CASES, IMAGE_CASES, MALFORMED_CAMERA_INFO, MALFORMED_DEPTH,
                               QUERY_CASES, random_query)
+from .client import Client
 
 NODE = "partclipseg_stress"  # node name and namespace: topics /NODE/..., the node itself /NODE/NODE
 FQN = f"/{NODE}/{NODE}"
@@ -98,14 +99,12 @@ def region_implausibility(region, hostile: bool) -> str | None:
     return None
 
 
-class StressClient:
+class StressClient(Client):
     """Camera, query sender, service and parameter caller, and consumer in one rclpy node."""
 
     def __init__(self, tally: Tally) -> None:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rcl_interfaces.srv import SetParameters
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, Image
         from std_msgs.msg import String
@@ -113,12 +112,8 @@ class StressClient:
         from ..msg import AffordanceArray, PartSegmentation
         from ..srv import SetQueries
 
+        super().__init__("partclipseg_stress_client")
         self.tally = tally
-        self.context = rclpy.Context()
-        rclpy.init(args=[], context=self.context)
-        self.node = rclpy.create_node("partclipseg_stress_client", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -178,13 +173,6 @@ class StressClient:
             elif future.result() is not None and any(r.successful for r in future.result().results):
                 self.tally.accepted_bad_parameters.append(what)
         self.pending = still[-100:]
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def _stamp(header) -> int:
